@@ -1,19 +1,24 @@
 """Console entry point: `source-cart spec|check|discover|read`."""
 
 import json
+import os
+import re
+import socket
 import sys
 import time
 import traceback
-from typing import List, Optional
+from typing import Any, List, Mapping, Optional
 
 from airbyte_cdk.entrypoint import AirbyteEntrypoint, launch
 from airbyte_cdk.models import (
+    AirbyteConnectionStatus,
     AirbyteErrorTraceMessage,
     AirbyteMessage,
     AirbyteMessageSerializer,
     AirbyteTraceMessage,
     FailureType,
     TraceType,
+    Status,
     Type,
 )
 
@@ -36,6 +41,49 @@ def _fail(message: str, internal: str) -> None:
         ),
     )
     print(json.dumps(AirbyteMessageSerializer.dump(trace)))
+
+
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z)?$")
+ROUTER_HOST = "public.americommerce.com"
+
+
+def store_host(credentials: Mapping[str, Any]) -> str:
+    """The host the manifest's `url` will call (kept in step with its Jinja)."""
+    if credentials.get("auth_type") == "CENTRAL_API_ROUTER":
+        return ROUTER_HOST
+    name = str(credentials.get("store_name", "")).strip().lower()
+    name = name.replace("https://", "").replace("http://", "")
+    return name.split("/")[0]
+
+
+def config_problem(config: Mapping[str, Any], check_host: bool) -> Optional[str]:
+    """A plain-words description of what is wrong with the config, or None.
+
+    The CDK validates the config against the spec too, but says so in terms of regular
+    expressions; this names the field and the expected form. It also tells an unknown store
+    apart from a server fault before any retry is spent.
+    """
+    for key in ("start_date", "end_date"):
+        value = config.get(key)
+        if value is not None and (not isinstance(value, str) or not _DATE.match(value)):
+            return (
+                f"{key} '{value}' is not a date the connector understands. Use UTC in the form "
+                f"YYYY-MM-DDTHH:MM:SSZ (for example 2021-01-01T00:00:00Z) or YYYY-MM-DD."
+            )
+    credentials = config.get("credentials") or {}
+    if credentials.get("auth_type") == "SINGLE_STORE_ACCESS_TOKEN":
+        host = store_host(credentials)
+        if not host:
+            return "store_name is empty: give your store's domain, for example mystore.com."
+        if check_host:
+            try:
+                socket.getaddrinfo(host.split(":")[0], 443)
+            except (socket.gaierror, UnicodeError):
+                return (
+                    f"The store host '{host}' could not be found (DNS lookup failed). Check "
+                    f"store_name: it is your store's domain only, for example mystore.com."
+                )
+    return None
 
 
 def _build_source(args: List[str]) -> Optional[SourceCart]:
@@ -61,12 +109,41 @@ def _build_source(args: List[str]) -> Optional[SourceCart]:
     return SourceCart(catalog=catalog, config=config, state=state, config_path=config_path)
 
 
+def _print(message: AirbyteMessage) -> None:
+    print(json.dumps(AirbyteMessageSerializer.dump(message)))
+
+
 def run() -> None:
     args = sys.argv[1:]
+    command = args[0] if args else ""
+    config_path = AirbyteEntrypoint.extract_config(args)
+    if command in ("check", "discover", "read") and config_path:
+        try:
+            config = SourceCart.read_config(config_path)
+        except Exception as error:  # noqa: BLE001
+            _fail(f"Could not read the config file {config_path}: {error}", repr(error))
+            sys.exit(1)
+        # Behind a proxy (HTTPS_PROXY) the proxy resolves names, so no local lookup is made.
+        problem = config_problem(config, check_host=command == "check" and not _behind_proxy())
+        if problem and command == "check":
+            _print(
+                AirbyteMessage(
+                    type=Type.CONNECTION_STATUS,
+                    connectionStatus=AirbyteConnectionStatus(status=Status.FAILED, message=problem),
+                )
+            )
+            return
+        if problem:
+            _fail(problem, "invalid config")
+            sys.exit(1)
     source = _build_source(args)
     if source is None:
         sys.exit(1)
     launch(source, args)
+
+
+def _behind_proxy() -> bool:
+    return any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY"))
 
 
 if __name__ == "__main__":
