@@ -348,9 +348,15 @@ class RetryAfter(BackoffStrategy):
             return None
         if response_or_exception.status_code != 429:
             return None
-        return retry_after_seconds(
-            response_or_exception.headers.get(self.header), self.max_wait_seconds
-        )
+        wait = retry_after_seconds(response_or_exception.headers.get(self.header), self.max_wait_seconds)
+        if wait is None:
+            return None
+        # The CDK sleeps one second more than a user-defined backoff asks for; ask one less so
+        # the total is what the server said (a zero would be ignored, hence the floor).
+        return max(wait - CDK_EXTRA_SLEEP_SECONDS, 0.001)
+
+
+CDK_EXTRA_SLEEP_SECONDS = 1.0
 
 
 def retry_after_seconds(value: Optional[str], ceiling: float = 600.0) -> Optional[float]:
@@ -370,5 +376,5 @@ def retry_after_seconds(value: Optional[str], ceiling: float = 600.0) -> Optiona
         if when.tzinfo is None:
             when = when.replace(tzinfo=datetime.timezone.utc)
         seconds = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
-    # A reset time already passed (clock skew) still deserves a short pause, never a hammering.
-    return min(max(seconds, 0.5), ceiling)
+    # A reset time already passed (clock skew) still gets a one-second pause, never a hammering.
+    return min(max(seconds, 1.0), ceiling)
