@@ -70,21 +70,21 @@ def to_utc(value: Any) -> Any:
 
 
 @dataclass
-class CursorToUtc(RecordTransformation):
-    """Rewrites the record's cursor field (`updated_at`) as a UTC timestamp.
+class NormalizeDates(RecordTransformation):
+    """Writes the cursor field (`updated_at`) in UTC and blank dates (`""`) as null.
 
     Why custom: the CDK's cursor keeps a record's own UTC offset and formats state with a literal
     `Z`, so `-05:00` values would be saved five hours off; Python's `strptime` also rejects the
-    7-digit fractions Cart.com can send. Doing it in Jinja (`AddFields`) would cost a template
-    render per record; this is one cached function call.
+    7-digit fractions Cart.com can send. Cart.com sends `""` for unset dates, which no destination
+    can load as a timestamp and which fails the schema's `date-time` format. Doing this with
+    `AddFields` would render a Jinja template per field per record; this is one pass over the
+    record's keys (date fields are the ones named `*_at` or `*date`), including lists of nested
+    records such as a product's variants.
     """
 
     config: Mapping[str, Any]
     parameters: InitVar[Mapping[str, Any]]
     cursor_field: str = "updated_at"
-
-    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
-        self._field = parameters.get("cursor_field", self.cursor_field)
 
     def transform(
         self,
@@ -93,9 +93,21 @@ class CursorToUtc(RecordTransformation):
         stream_state: Optional[Mapping[str, Any]] = None,
         stream_slice: Optional[Mapping[str, Any]] = None,
     ) -> None:
-        value = record.get(self._field)
+        _blank_dates_to_null(record)
+        value = record.get(self.cursor_field)
         if value:
-            record[self._field] = to_utc(value)
+            record[self.cursor_field] = to_utc(value)
+
+
+def _blank_dates_to_null(record: MutableMapping[str, Any]) -> None:
+    for key, value in record.items():
+        if value == "":
+            if key.endswith(("_at", "date")):
+                record[key] = None
+        elif value.__class__ is list and value and value[0].__class__ is dict:
+            for nested in value:
+                if nested.__class__ is dict:
+                    _blank_dates_to_null(nested)
 
 
 @dataclass

@@ -52,7 +52,16 @@ def _matches(value: Any, expression: str, field: str) -> bool:
 
 
 class FakeCart:
-    def __init__(self, resource: str, key: str, records: List[Dict[str, Any]], host: str = "mystore.com", max_count: int = 1000):
+    def __init__(
+        self,
+        resource: str,
+        key: str,
+        records: List[Dict[str, Any]],
+        host: str = "mystore.com",
+        max_count: int = 1000,
+        token: Optional[str] = None,
+    ):
+        self.token = token
         self.resource = resource
         self.key = key
         self.records = records
@@ -71,6 +80,9 @@ class FakeCart:
     def _answer(self, request: Any, context: Any) -> Any:
         query = {k: v[0] for k, v in parse_qs(urlsplit(request.url).query).items()}
         self.requests.append(query)
+        if self.token is not None and request.headers.get("X-AC-Auth-Token") != self.token:
+            context.status_code = 401
+            return {"status_code": 401, "message": "Unauthorized", "details": "Invalid or missing access token."}
         if self.before_request:
             self.before_request(self, len(self.requests))
         selected = [
