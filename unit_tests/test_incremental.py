@@ -166,3 +166,24 @@ def test_interrupted_bulk_import_resumes_without_loss():
     cart.before_request = None
     second = run(cart, page_size=5, state=resume_state)
     assert seen | set(ids(second)) == {1, *range(10, 30)}
+
+
+def test_small_store_costs_one_request_per_stream():
+    cart = FakeCart("orders", "orders", orders((1, "2021-02-01T00:00:00Z"), (2, "2024-02-01T00:00:00Z")))
+    run(cart, mode=SyncMode.full_refresh)
+    assert len(cart.requests) == 1
+
+
+def test_windows_checkpoint_each_window_and_share_their_boundary():
+    cart = FakeCart("orders", "orders", orders(
+        (1, "2021-01-05T00:00:00Z"), (2, "2021-01-11T00:00:00Z"), (3, "2021-01-15T00:00:00Z"),
+    ))
+    output = run(cart, window_in_days=10, end_date="2021-01-21T00:00:00Z")
+    assert sorted(set(ids(output))) == [1, 2, 3]
+    bounds = sorted(r["updated_at"] for r in cart.requests)
+    assert bounds == [
+        "gte:2021-01-01T00:00:00.000000Z AND lte:2021-01-11T00:00:00.000000Z",
+        "gte:2021-01-11T00:00:00.000000Z AND lte:2021-01-21T00:00:00.000000Z",
+    ]
+    states = [dict(m.state.stream.stream_state.__dict__) for m in output.state_messages]
+    assert len(states) >= 2 and states[-1] == {"updated_at": "2021-01-15T00:00:00.000000Z"}
