@@ -12,8 +12,10 @@ import functools
 import hashlib
 import hmac
 import re
-from dataclasses import InitVar, dataclass, field
-from typing import Any, Iterable, Mapping, MutableMapping, Optional, Union
+from dataclasses import InitVar, dataclass
+from typing import Any, Iterable, List, Mapping, MutableMapping, Optional, Union
+
+import logging
 
 import requests
 
@@ -21,6 +23,7 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.declarative.auth.declarative_authenticator import DeclarativeAuthenticator
 from airbyte_cdk.sources.declarative.decoders.json_decoder import JsonDecoder
 from airbyte_cdk.sources.declarative.extractors.record_extractor import RecordExtractor
+from airbyte_cdk.sources.declarative.interpolation.interpolated_string import InterpolatedString
 from airbyte_cdk.sources.declarative.migrations.state_migration import StateMigration
 from airbyte_cdk.sources.declarative.requesters.paginators.strategies.pagination_strategy import (
     PaginationStrategy,
@@ -32,6 +35,8 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 # ---------------------------------------------------------------------------------------------
 # Timestamps
 # ---------------------------------------------------------------------------------------------
+
+LOGGER = logging.getLogger("airbyte")
 
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -192,14 +197,19 @@ class CentralApiRouterAuthenticator(DeclarativeAuthenticator):
 PAGE_INFO = "_cart_page_info"
 
 
+_ENVELOPE_KEYS = ("total_count", "next_page", "previous_page")
+
+
 @dataclass
 class RecordsUnderKey(RecordExtractor):
-    """Yields the records under the resource's list key, failing when the key is absent.
+    """Yields the records of a list answer, failing when there is no list to read.
 
     Why custom: `DpathExtractor` yields nothing when the key is missing, which would turn an
-    unexpected answer into a silently empty stream. It also walks every node of the page; this
-    takes the list directly. The page's `total_count` and `next_page` are kept on the response for
-    the paginator, so the body is decoded once.
+    unexpected answer into a silently empty stream. Cart.com's keys are irregular (`items` for
+    /order_items, `variants` for /product_variants, ...) and its OpenAPI file gets some wrong, so
+    when the expected key is absent the envelope's only list is taken instead, with a warning;
+    no list at all, or several, is an error. It also keeps `total_count` and `next_page` on the
+    response for the paginator, so the body is decoded once.
     """
 
     config: Mapping[str, Any]
@@ -211,10 +221,23 @@ class RecordsUnderKey(RecordExtractor):
         self._key = self.record_key or parameters.get("record_key") or parameters["resource"]
         self._stream = parameters.get("name", self._key)
         self._decoder = self.decoder or JsonDecoder(parameters={})
+        self._warned = False
 
     def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[str, Any]]:
         body = next(iter(self._decoder.decode(response)), None)
-        if not isinstance(body, dict) or not isinstance(body.get(self._key), list):
+        records = body.get(self._key) if isinstance(body, dict) else None
+        if not isinstance(records, list):
+            records = self._only_list(body, response)
+        setattr(response, PAGE_INFO, (body.get("total_count"), bool(body.get("next_page"))))
+        return records
+
+    def _only_list(self, body: Any, response: requests.Response) -> List[Any]:
+        lists = (
+            [k for k, v in body.items() if isinstance(v, list) and k not in _ENVELOPE_KEYS]
+            if isinstance(body, dict)
+            else []
+        )
+        if len(lists) != 1:
             found = sorted(body)[:8] if isinstance(body, dict) else type(body).__name__
             raise AirbyteTracedException(
                 message=(
@@ -225,9 +248,13 @@ class RecordsUnderKey(RecordExtractor):
                 internal_message=f"Missing record key '{self._key}' in response from {response.url}",
                 failure_type=FailureType.system_error,
             )
-        records = body[self._key]
-        setattr(response, PAGE_INFO, (body.get("total_count"), bool(body.get("next_page"))))
-        return records
+        if not self._warned:
+            self._warned = True
+            LOGGER.warning(
+                f"Stream {self._stream}: Cart.com lists its records under '{lists[0]}', not "
+                f"'{self._key}'; reading them from '{lists[0]}'."
+            )
+        return body[lists[0]]
 
 
 @dataclass
@@ -253,17 +280,9 @@ class UpdatedAtWalk(PaginationStrategy):
     primary_key: str = "id"
     start_field: str = "start_time"
     end_field: str = "end_time"
-    _size: int = field(init=False, repr=False, default=1000)
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
-        size = self.page_size
-        if isinstance(size, str):
-            from airbyte_cdk.sources.declarative.interpolation.interpolated_string import (
-                InterpolatedString,
-            )
-
-            size = InterpolatedString.create(size, parameters=parameters).eval(self.config)
-        self._size = int(size)
+        self._size = _evaluate_page_size(self.page_size, self.config, parameters)
 
     @property
     def initial_token(self) -> Optional[Any]:
@@ -282,8 +301,7 @@ class UpdatedAtWalk(PaginationStrategy):
     ) -> Optional[Mapping[str, Any]]:
         if not last_page_size or last_record is None:
             return None
-        total_count, has_next_link = getattr(response, PAGE_INFO, (None, False))
-        more = has_next_link or (isinstance(total_count, int) and total_count > last_page_size)
+        more = _has_more(response, last_page_size)
         current = last_page_token_value or {}
         window_end = (stream_slice or {}).get(self.end_field)
         since = current.get("since") or (stream_slice or {}).get(self.start_field)
@@ -325,6 +343,58 @@ class UpdatedAtWalk(PaginationStrategy):
         if after_id is not None:
             token["id"] = f"gt:{after_id}"
         return token
+
+
+@dataclass
+class IdWalk(PaginationStrategy):
+    """Walks a resource without `updated_at` in ascending id: `id=gt:<last id>`, sorted by id.
+
+    Why custom: the CDK's page-number and offset strategies shift when a record is deleted
+    during the sync, and its cursor strategy follows `next_page` links that keep the page number.
+    An id never changes, so reading above the last id seen can neither skip nor repeat a record.
+    """
+
+    config: Mapping[str, Any]
+    parameters: InitVar[Mapping[str, Any]]
+    page_size: Union[int, str] = 1000
+    primary_key: str = "id"
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self._size = _evaluate_page_size(self.page_size, self.config, parameters)
+
+    @property
+    def initial_token(self) -> Optional[Any]:
+        return None
+
+    def get_page_size(self) -> Optional[int]:
+        return self._size
+
+    def next_page_token(
+        self,
+        response: requests.Response,
+        last_page_size: int,
+        last_record: Optional[Mapping[str, Any]],
+        last_page_token_value: Optional[Any] = None,
+    ) -> Optional[Mapping[str, Any]]:
+        if not last_page_size or last_record is None or not _has_more(response, last_page_size):
+            return None
+        last_id = last_record.get(self.primary_key)
+        if last_id is None:  # no id to continue from: fall back to the next page number
+            current = last_page_token_value or {}
+            return {**current, "page": int(current.get("page", 1)) + 1}
+        return {"id": f"gt:{last_id}", "page": 1}
+
+
+def _has_more(response: requests.Response, last_page_size: int) -> bool:
+    """More records match the request than this page held (`next_page`, or `total_count`)."""
+    total_count, has_next_link = getattr(response, PAGE_INFO, (None, False))
+    return has_next_link or (isinstance(total_count, int) and total_count > last_page_size)
+
+
+def _evaluate_page_size(size: Union[int, str], config: Mapping[str, Any], parameters: Mapping[str, Any]) -> int:
+    if isinstance(size, str):
+        size = InterpolatedString.create(size, parameters=parameters).eval(config)
+    return int(size)
 
 
 def _plus_one_microsecond(value: str) -> str:

@@ -7,9 +7,12 @@ import json
 import pytest
 import requests
 import requests_mock
-from airbyte_cdk.models import FailureType
+from airbyte_cdk.models import FailureType, SyncMode
+from airbyte_cdk.test.catalog_builder import CatalogBuilder
+from airbyte_cdk.test.entrypoint_wrapper import read
 
 from source_cart.components import retry_after_seconds
+from source_cart.source import SourceCart
 from unit_tests.conftest import ROUTER_CONFIG, TOKEN, all_output, config, ids, run_read
 
 URL = "https://mystore.com/api/v1/orders"
@@ -48,10 +51,23 @@ def test_wrong_router_secret_names_the_router_credentials():
     assert "router-SECRET-abcdef" not in all_output(output)
 
 
-def test_missing_scope_says_which_resource():
-    output, _ = read_with([{"status_code": 403, "json": {"status_code": 403, "message": "Forbidden"}}])
-    message = error_messages(output)[0]
-    assert "403 Forbidden" in message and "/api/v1/orders" in message and "scope" in message
+@pytest.mark.parametrize("status", [401, 403])
+def test_stream_without_scope_is_skipped_with_a_warning_and_the_sync_goes_on(status):
+    catalog_streams = ["orders", "products"]
+    with requests_mock.Mocker() as mocker:
+        mocker.get(URL, status_code=status, json={"status_code": status, "message": "Forbidden"})
+        mocker.get("https://mystore.com/api/v1/products", json={"total_count": 1, "products": [
+            {"id": 5, "updated_at": "2021-02-01T00:00:00Z"}]})
+        catalog = CatalogBuilder()
+        for name in catalog_streams:
+            catalog = catalog.with_stream(name, SyncMode.full_refresh)
+        catalog = catalog.build()
+        cfg = config()
+        output = read(SourceCart(catalog=catalog, config=cfg, state=[]), cfg, catalog, [])
+    assert not output.errors
+    assert [m.record.stream for m in output.records] == ["products"]
+    warning = [m.log.message for m in output.logs if "skipping the stream of /orders" in m.log.message]
+    assert warning and "read_orders" in warning[0] and "/api/v1/orders" in warning[0]
 
 
 def test_unknown_resource_or_store_fails_instead_of_reading_nothing():
@@ -60,10 +76,21 @@ def test_unknown_resource_or_store_fails_instead_of_reading_nothing():
     assert "store_name" in error_messages(output)[0]
 
 
-def test_response_without_the_record_key_is_an_error_never_zero_records():
-    output, _ = read_with([{"json": {"total_count": 3, "order": []}}])
+@pytest.mark.parametrize(
+    "body",
+    [{"total_count": 3}, {"total_count": 3, "order": [], "lines": []}, ["not", "an", "envelope"]],
+    ids=["no-list", "two-lists", "bare-list"],
+)
+def test_response_without_the_record_list_is_an_error_never_zero_records(body):
+    output, _ = read_with([{"json": body}])
     assert ids(output) == []
     assert any("without its 'orders' list" in m for m in error_messages(output))
+
+
+def test_records_under_an_unexpected_key_are_read_with_a_warning():
+    output, _ = read_with([{"json": {"total_count": 1, "order": [{"id": 3, "updated_at": "2021-02-01T00:00:00Z"}]}}])
+    assert ids(output) == [3]
+    assert any("lists its records under 'order'" in m.log.message for m in output.logs)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import requests_mock
+import yaml
 from boltons.typeutils import classproperty
 
 from airbyte_cdk.test.standard_tests import DeclarativeSourceTestSuite
@@ -12,14 +13,10 @@ from airbyte_cdk.test.standard_tests import DeclarativeSourceTestSuite
 from unit_tests.fake_cart import FakeCart
 
 ROOT = Path(__file__).resolve().parent.parent
+MANIFEST = yaml.safe_load((ROOT / "source_cart" / "manifest.yaml").read_text())
+# resource path -> record key, for every stream of the manifest
 RESOURCES = {
-    "customers": "customers",
-    "orders": "orders",
-    "order_items": "items",
-    "order_payments": "payments",
-    "order_statuses": "order_statuses",
-    "products": "products",
-    "addresses": "addresses",
+    stream["$parameters"]["resource"]: stream["$parameters"]["record_key"] for stream in MANIFEST["streams"]
 }
 
 

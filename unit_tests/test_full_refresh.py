@@ -1,0 +1,50 @@
+"""Resources without updated_at (coupon_codes, email_templates, microstores, store_locations,
+stores) are read whole, walking ids so that a change during the sync cannot skip a record."""
+
+import requests_mock
+from airbyte_cdk.models import SyncMode
+
+from unit_tests.conftest import config, ids, run_read
+from unit_tests.fake_cart import FakeCart
+
+
+def coupons(n):
+    return [{"id": i, "code": f"SAVE{i}", "expires_at": ""} for i in range(1, n + 1)]
+
+
+def test_full_refresh_walks_ids_and_never_steps_pages():
+    cart = FakeCart("coupon_codes", "coupon_codes", coupons(7))
+    with requests_mock.Mocker() as mocker:
+        cart.install(mocker)
+        output = run_read(config(page_size=3), "coupon_codes", SyncMode.full_refresh)
+    assert ids(output) == list(range(1, 8))
+    assert [(r["sort"], r["page"], r.get("id")) for r in cart.requests] == [
+        ("id", "1", None), ("id", "1", "gt:3"), ("id", "1", "gt:6"),
+    ]
+    assert "updated_at" not in cart.requests[0]
+    # null fields are left out of the record message by the CDK; "" would have been kept
+    assert output.records[0].record.data.get("expires_at", "missing") in (None, "missing")
+
+
+def test_record_deleted_mid_sync_does_not_hide_another():
+    cart = FakeCart("coupon_codes", "coupon_codes", coupons(9))
+
+    def delete_a_read_record(fake, request_number):
+        if request_number == 2:
+            fake.records[:] = [r for r in fake.records if r["id"] != 1]
+
+    cart.before_request = delete_a_read_record
+    with requests_mock.Mocker() as mocker:
+        cart.install(mocker)
+        output = run_read(config(page_size=3), "coupon_codes", SyncMode.full_refresh)
+    assert ids(output) == list(range(1, 10))
+
+
+def test_full_refresh_stream_offers_no_incremental_mode():
+    from source_cart.source import SourceCart
+
+    catalog = SourceCart(config=config()).discover(None, config())
+    modes = {s.name: s.supported_sync_modes for s in catalog.streams}
+    assert modes["coupon_codes"] == [SyncMode.full_refresh]
+    assert SyncMode.incremental in modes["orders"] and SyncMode.incremental in modes["order_statuses"]
+    assert len(modes) == 50
