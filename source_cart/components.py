@@ -299,19 +299,22 @@ class UpdatedAtWalk(PaginationStrategy):
         last_page_token_value: Optional[Any] = None,
         stream_slice: Optional[Mapping[str, Any]] = None,
     ) -> Optional[Mapping[str, Any]]:
-        if not last_page_size or last_record is None:
-            return None
-        more = _has_more(response, last_page_size)
+        more = bool(last_page_size) and _has_more(response, last_page_size)
         current = last_page_token_value or {}
         window_end = (stream_slice or {}).get(self.end_field)
         since = current.get("since") or (stream_slice or {}).get(self.start_field)
 
         if current.get("tie_until"):  # inside a run of equal timestamps, keyed by id
-            if not more:
+            if not more or last_record is None:
+                # The run is read (or emptied by updates meanwhile): go on above it, never stop
+                # here, as later records are still to come.
                 return self._window(current["tie_until"], window_end)
-            return self._tie(since, current["tie_until"], last_record.get(self.primary_key))
+            last_id = last_record.get(self.primary_key)
+            if last_id is None:
+                return {**current, "page": int(current.get("page", 1)) + 1}
+            return self._tie(since, current["tie_until"], last_id)
 
-        if not more:
+        if not more or last_record is None:
             return None
         last_value = to_utc(last_record.get(self.cursor_field))
         if not isinstance(last_value, str) or not _TIMESTAMP.match(last_value):

@@ -187,3 +187,19 @@ def test_windows_checkpoint_each_window_and_share_their_boundary():
     ]
     states = [dict(m.state.stream.stream_state.__dict__) for m in output.state_messages]
     assert len(states) >= 2 and states[-1] == {"updated_at": "2021-01-15T00:00:00.000000Z"}
+
+
+def test_tie_emptied_by_updates_mid_read_still_reads_what_follows():
+    bulk = "2021-03-01T16:00:00Z"
+    cart = FakeCart("orders", "orders", orders(
+        *[(i, bulk) for i in range(1, 9)], (20, "2021-04-01T00:00:00Z"), (21, "2021-05-01T00:00:00Z"),
+    ))
+
+    def move_the_rest_of_the_run(fake, request_number):
+        if request_number == 3:  # the second page of the run, by id
+            for record_id in range(5, 9):
+                fake.touch(record_id, "2021-06-01T00:00:00Z")
+
+    cart.before_request = move_the_rest_of_the_run
+    output = run(cart, page_size=4)
+    assert set(ids(output)) == {*range(1, 9), 20, 21}
