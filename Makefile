@@ -23,3 +23,16 @@ spec: install
 
 clean:
 	rm -rf $(VENV) *.egg-info build dist
+
+# Manifest-only layout: airbyte-ci, `airbyte-cdk connector test` and the manifest-only image
+# want manifest.yaml and components.py at the connector root. They are checked copies of the
+# ones in source_cart/ (the single source of truth); scripts/check_conventions.py fails when
+# they differ, so run this after every change to either file.
+.PHONY: sync-manifest conventions
+sync-manifest:
+	cp source_cart/manifest.yaml manifest.yaml
+	cp source_cart/components.py components.py
+
+# Airbyte's QA conventions (metadata, docs, spec, layout); stdlib + pyyaml only.
+conventions: install
+	$(BIN)/python scripts/check_conventions.py

@@ -1,0 +1,465 @@
+"""Custom pieces of the Cart.com manifest, each one something the declarative DSL cannot express.
+
+This file is loaded as `source_declarative_manifest.components` by the manifest-only image, the
+Connector Builder and the `source-declarative-manifest` runner, so it stays self-contained: no
+relative imports and no `from __future__ import annotations`.
+"""
+
+import base64
+import datetime
+import email.utils
+import functools
+import hashlib
+import hmac
+import re
+from dataclasses import InitVar, dataclass
+from typing import Any, Iterable, List, Mapping, MutableMapping, Optional, Union
+
+import logging
+
+import requests
+
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.declarative.auth.declarative_authenticator import DeclarativeAuthenticator
+from airbyte_cdk.sources.declarative.decoders.json_decoder import JsonDecoder
+from airbyte_cdk.sources.declarative.extractors.record_extractor import RecordExtractor
+from airbyte_cdk.sources.declarative.interpolation.interpolated_string import InterpolatedString
+from airbyte_cdk.sources.declarative.migrations.state_migration import StateMigration
+from airbyte_cdk.sources.declarative.requesters.paginators.strategies.pagination_strategy import (
+    PaginationStrategy,
+)
+from airbyte_cdk.sources.declarative.transformations.transformation import RecordTransformation
+from airbyte_cdk.sources.streams.http.error_handlers.backoff_strategy import BackoffStrategy
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+# ---------------------------------------------------------------------------------------------
+# Timestamps
+# ---------------------------------------------------------------------------------------------
+
+LOGGER = logging.getLogger("airbyte")
+
+UTC_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+_TIMESTAMP = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?\s*(Z|z|[+-]\d{2}:?\d{2})?$"
+)
+
+
+@functools.lru_cache(maxsize=8192)
+def to_utc(value: Any) -> Any:
+    """Return an ISO-8601 timestamp as `YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC.
+
+    Cart.com answers in the store's local time with an offset that follows daylight saving and
+    with 0 to 7 fraction digits. Fractions beyond microseconds are truncated (rounding down keeps
+    an inclusive lower bound inclusive). A value without an offset is taken as UTC. Anything that
+    is not a timestamp (None, "", garbage) is returned unchanged.
+    """
+    if not isinstance(value, str):
+        return value
+    match = _TIMESTAMP.match(value.strip())
+    if not match:
+        return value
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    micros = int((fraction or "0")[:6].ljust(6, "0"))
+    try:
+        moment = datetime.datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second), micros
+        )
+    except ValueError:
+        return value
+    if offset and offset not in ("Z", "z"):
+        sign = -1 if offset[0] == "-" else 1
+        digits = offset[1:].replace(":", "")
+        moment -= sign * datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    return moment.strftime(UTC_FORMAT)
+
+
+@dataclass
+class NormalizeDates(RecordTransformation):
+    """Writes the cursor field (`updated_at`) in UTC and blank dates (`""`) as null.
+
+    Why custom: the CDK's cursor keeps a record's own UTC offset and formats state with a literal
+    `Z`, so `-05:00` values would be saved five hours off; Python's `strptime` also rejects the
+    7-digit fractions Cart.com can send. Cart.com sends `""` for unset dates, which no destination
+    can load as a timestamp and which fails the schema's `date-time` format. Doing this with
+    `AddFields` would render a Jinja template per field per record; this is one pass over the
+    record's keys (date fields are the ones named `*_at` or `*date`), including lists of nested
+    records such as a product's variants.
+    """
+
+    config: Mapping[str, Any]
+    parameters: InitVar[Mapping[str, Any]]
+    cursor_field: str = "updated_at"
+
+    def transform(
+        self,
+        record: MutableMapping[str, Any],
+        config: Optional[Mapping[str, Any]] = None,
+        stream_state: Optional[Mapping[str, Any]] = None,
+        stream_slice: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        _blank_dates_to_null(record)
+        value = record.get(self.cursor_field)
+        if value:
+            record[self.cursor_field] = to_utc(value)
+
+
+def _blank_dates_to_null(record: MutableMapping[str, Any]) -> None:
+    for key, value in record.items():
+        if value == "":
+            if key.endswith(("_at", "date")):
+                record[key] = None
+        elif value.__class__ is list and value and value[0].__class__ is dict:
+            for nested in value:
+                if nested.__class__ is dict:
+                    _blank_dates_to_null(nested)
+
+
+@dataclass
+class StateToUtc(StateMigration):
+    """Accepts state written by the earlier connector and continues from it.
+
+    The earlier connector saved the raw cursor value of the store, e.g.
+    `{"updated_at": "2021-07-01T08:59:28.457-05:00"}`. Why custom: the CDK parses that offset but
+    would then print the local time with a `Z`, moving the lower bound by hours (and losing records
+    for stores east of UTC). The DSL has no state migration that converts time zones.
+    """
+
+    config: Mapping[str, Any]
+    parameters: InitVar[Mapping[str, Any]]
+    cursor_field: str = "updated_at"
+
+    def should_migrate(self, stream_state: Mapping[str, Any]) -> bool:
+        value = (stream_state or {}).get(self.cursor_field)
+        return isinstance(value, str) and to_utc(value) != value
+
+    def migrate(self, stream_state: Mapping[str, Any]) -> Mapping[str, Any]:
+        migrated = dict(stream_state)
+        migrated[self.cursor_field] = to_utc(stream_state[self.cursor_field])
+        return migrated
+
+
+# ---------------------------------------------------------------------------------------------
+# Central API Router signature
+# ---------------------------------------------------------------------------------------------
+
+
+def router_signature(secret: str, method: str, path_and_query: str, user: str) -> str:
+    """base64(HMAC-SHA256(secret, "METHOD&path_and_query&user")), standard alphabet."""
+    message = f"{method.upper()}&{path_and_query}&{user}".encode("utf-8")
+    digest = hmac.new(secret.encode("utf-8"), message, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+@dataclass
+class CentralApiRouterAuthenticator(DeclarativeAuthenticator):
+    """Signs every request sent through Cart.com's Central API Router.
+
+    Why custom: the signature is an HMAC over the request target exactly as it goes on the wire,
+    after the paginator and the cursor have added their parameters, so it can only be computed on
+    the prepared request. `requests` runs this as the session's `auth` hook, last, and again for
+    every retry. Credentials are read per call, not at construction, because the selective
+    authenticator builds every branch whatever the config holds.
+    """
+
+    config: Mapping[str, Any]
+    parameters: InitVar[Mapping[str, Any]]
+
+    def _credentials(self) -> Mapping[str, Any]:
+        return self.config.get("credentials") or {}
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        credentials = self._credentials()
+        user = str(credentials.get("user_name", ""))
+        request.headers["X-AC-PUB-Site-ID"] = str(credentials.get("site_id", ""))
+        request.headers["X-AC-PUB-User"] = user
+        request.headers["X-AC-PUB-Auth-Signature"] = router_signature(
+            str(credentials.get("user_secret", "")), request.method or "GET", request.path_url, user
+        )
+        return request
+
+    @property
+    def auth_header(self) -> str:
+        return ""
+
+    @property
+    def token(self) -> str:
+        return ""
+
+    def get_auth_header(self) -> Mapping[str, Any]:
+        return {}
+
+
+# ---------------------------------------------------------------------------------------------
+# Records and pages
+# ---------------------------------------------------------------------------------------------
+
+PAGE_INFO = "_cart_page_info"
+
+
+_ENVELOPE_KEYS = ("total_count", "next_page", "previous_page")
+
+
+@dataclass
+class RecordsUnderKey(RecordExtractor):
+    """Yields the records of a list answer, failing when there is no list to read.
+
+    Why custom: `DpathExtractor` yields nothing when the key is missing, which would turn an
+    unexpected answer into a silently empty stream. Cart.com's keys are irregular (`items` for
+    /order_items, `variants` for /product_variants, ...) and its OpenAPI file gets some wrong, so
+    when the expected key is absent the envelope's only list is taken instead, with a warning;
+    no list at all, or several, is an error. It also keeps `total_count` and `next_page` on the
+    response for the paginator, so the body is decoded once.
+    """
+
+    config: Mapping[str, Any]
+    parameters: InitVar[Mapping[str, Any]]
+    record_key: str = ""
+    decoder: Any = None
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self._key = self.record_key or parameters.get("record_key") or parameters["resource"]
+        self._stream = parameters.get("name", self._key)
+        self._decoder = self.decoder or JsonDecoder(parameters={})
+        self._warned = False
+
+    def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[str, Any]]:
+        body = next(iter(self._decoder.decode(response)), None)
+        records = body.get(self._key) if isinstance(body, dict) else None
+        if not isinstance(records, list):
+            records = self._only_list(body, response)
+        setattr(response, PAGE_INFO, (body.get("total_count"), bool(body.get("next_page"))))
+        return records
+
+    def _only_list(self, body: Any, response: requests.Response) -> List[Any]:
+        lists = (
+            [k for k, v in body.items() if isinstance(v, list) and k not in _ENVELOPE_KEYS]
+            if isinstance(body, dict)
+            else []
+        )
+        if len(lists) != 1:
+            found = sorted(body)[:8] if isinstance(body, dict) else type(body).__name__
+            raise AirbyteTracedException(
+                message=(
+                    f"Cart.com answered the {self._stream} request without its '{self._key}' list "
+                    f"(found: {found}). No records were taken from this page; the sync stops "
+                    f"rather than skip them."
+                ),
+                internal_message=f"Missing record key '{self._key}' in response from {response.url}",
+                failure_type=FailureType.system_error,
+            )
+        if not self._warned:
+            self._warned = True
+            LOGGER.warning(
+                f"Stream {self._stream}: Cart.com lists its records under '{lists[0]}', not "
+                f"'{self._key}'; reading them from '{lists[0]}'."
+            )
+        return body[lists[0]]
+
+
+@dataclass
+class UpdatedAtWalk(PaginationStrategy):
+    """Walks one date window in ascending `updated_at` without ever stepping page numbers.
+
+    Why custom: page-number paging sorted by `updated_at` skips a record whenever a record on an
+    earlier page is updated during the sync (all later records shift by one). Instead, each page
+    moves the window's lower bound to the last `updated_at` read and asks for page 1 again, so a
+    record that moves can only move ahead of the reader. A run of equal timestamps longer than a
+    page (a bulk import) is read by id instead: `updated_at` within that microsecond, `id=gt:<last
+    id>`, sorted by id, which no concurrent update can shift either. The CDK's
+    `pagination_reset` does the first half but fails the sync on such a run.
+
+    The token holds the next request's filter parameters; the requester reads them, and for the
+    first page of a window builds them from the window itself.
+    """
+
+    config: Mapping[str, Any]
+    parameters: InitVar[Mapping[str, Any]]
+    page_size: Union[int, str] = 1000
+    cursor_field: str = "updated_at"
+    primary_key: str = "id"
+    start_field: str = "start_time"
+    end_field: str = "end_time"
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self._size = _evaluate_page_size(self.page_size, self.config, parameters)
+
+    @property
+    def initial_token(self) -> Optional[Any]:
+        return None
+
+    def get_page_size(self) -> Optional[int]:
+        return self._size
+
+    def next_page_token(
+        self,
+        response: requests.Response,
+        last_page_size: int,
+        last_record: Optional[Mapping[str, Any]],
+        last_page_token_value: Optional[Any] = None,
+        stream_slice: Optional[Mapping[str, Any]] = None,
+    ) -> Optional[Mapping[str, Any]]:
+        more = bool(last_page_size) and _has_more(response, last_page_size)
+        current = last_page_token_value or {}
+        window_end = (stream_slice or {}).get(self.end_field)
+        since = current.get("since") or (stream_slice or {}).get(self.start_field)
+
+        if current.get("tie_until"):  # inside a run of equal timestamps, keyed by id
+            if not more or last_record is None:
+                # The run is read (or emptied by updates meanwhile): go on above it, never stop
+                # here, as later records are still to come.
+                return self._window(current["tie_until"], window_end)
+            last_id = last_record.get(self.primary_key)
+            if last_id is None:
+                return {**current, "page": int(current.get("page", 1)) + 1}
+            return self._tie(since, current["tie_until"], last_id)
+
+        if not more or last_record is None:
+            return None
+        last_value = to_utc(last_record.get(self.cursor_field))
+        if not isinstance(last_value, str) or not _TIMESTAMP.match(last_value):
+            # No usable cursor on the page's last record: fall back to the next page number.
+            token = dict(current) if current else self._window(since, window_end)
+            token["page"] = int(current.get("page", 1)) + 1
+            return token
+        if since and last_value <= to_utc(since):
+            # The whole page shares the lower bound: read that microsecond by id.
+            return self._tie(since, _plus_one_microsecond(since), None)
+        return self._window(last_value, window_end)
+
+    @staticmethod
+    def _window(since: str, end: Optional[str]) -> MutableMapping[str, Any]:
+        since = to_utc(since)
+        bounds = f"gte:{since} AND lte:{end}" if end else f"gte:{since}"
+        return {"since": since, "updated_at": bounds, "sort": "updated_at", "page": 1}
+
+    @staticmethod
+    def _tie(since: str, until: str, after_id: Any) -> MutableMapping[str, Any]:
+        since = to_utc(since)
+        token: MutableMapping[str, Any] = {
+            "since": since,
+            "tie_until": until,
+            "updated_at": f"gte:{since} AND lt:{until}",
+            "sort": "id",
+            "page": 1,
+        }
+        if after_id is not None:
+            token["id"] = f"gt:{after_id}"
+        return token
+
+
+@dataclass
+class IdWalk(PaginationStrategy):
+    """Walks a resource without `updated_at` in ascending id: `id=gt:<last id>`, sorted by id.
+
+    Why custom: the CDK's page-number and offset strategies shift when a record is deleted
+    during the sync, and its cursor strategy follows `next_page` links that keep the page number.
+    An id never changes, so reading above the last id seen can neither skip nor repeat a record.
+    """
+
+    config: Mapping[str, Any]
+    parameters: InitVar[Mapping[str, Any]]
+    page_size: Union[int, str] = 1000
+    primary_key: str = "id"
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self._size = _evaluate_page_size(self.page_size, self.config, parameters)
+
+    @property
+    def initial_token(self) -> Optional[Any]:
+        return None
+
+    def get_page_size(self) -> Optional[int]:
+        return self._size
+
+    def next_page_token(
+        self,
+        response: requests.Response,
+        last_page_size: int,
+        last_record: Optional[Mapping[str, Any]],
+        last_page_token_value: Optional[Any] = None,
+    ) -> Optional[Mapping[str, Any]]:
+        if not last_page_size or last_record is None or not _has_more(response, last_page_size):
+            return None
+        last_id = last_record.get(self.primary_key)
+        if last_id is None:  # no id to continue from: fall back to the next page number
+            current = last_page_token_value or {}
+            return {**current, "page": int(current.get("page", 1)) + 1}
+        return {"id": f"gt:{last_id}", "page": 1}
+
+
+def _has_more(response: requests.Response, last_page_size: int) -> bool:
+    """More records match the request than this page held (`next_page`, or `total_count`)."""
+    total_count, has_next_link = getattr(response, PAGE_INFO, (None, False))
+    return has_next_link or (isinstance(total_count, int) and total_count > last_page_size)
+
+
+def _evaluate_page_size(size: Union[int, str], config: Mapping[str, Any], parameters: Mapping[str, Any]) -> int:
+    if isinstance(size, str):
+        size = InterpolatedString.create(size, parameters=parameters).eval(config)
+    return int(size)
+
+
+def _plus_one_microsecond(value: str) -> str:
+    moment = datetime.datetime.strptime(to_utc(value), UTC_FORMAT)
+    return (moment + datetime.timedelta(microseconds=1)).strftime(UTC_FORMAT)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rate limits
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RetryAfter(BackoffStrategy):
+    """Waits as long as a 429's `Retry-After` says, given as seconds or as an HTTP date.
+
+    Why custom: `WaitTimeFromHeader` reads numbers only, so Cart.com's documented form, an HTTP
+    date, would fall back to a guess. A date is compared with an aware UTC clock. Other errors
+    return None so the next strategy (exponential backoff) decides.
+    """
+
+    config: Mapping[str, Any]
+    parameters: InitVar[Mapping[str, Any]]
+    header: str = "Retry-After"
+    max_wait_seconds: float = 600.0
+
+    def backoff_time(
+        self,
+        response_or_exception: Optional[Union[requests.Response, requests.RequestException]],
+        attempt_count: int = 0,
+    ) -> Optional[float]:
+        if not isinstance(response_or_exception, requests.Response):
+            return None
+        if response_or_exception.status_code != 429:
+            return None
+        wait = retry_after_seconds(response_or_exception.headers.get(self.header), self.max_wait_seconds)
+        if wait is None:
+            return None
+        # The CDK sleeps one second more than a user-defined backoff asks for; ask one less so
+        # the total is what the server said (a zero would be ignored, hence the floor).
+        return max(wait - CDK_EXTRA_SLEEP_SECONDS, 0.001)
+
+
+CDK_EXTRA_SLEEP_SECONDS = 1.0
+
+
+def retry_after_seconds(value: Optional[str], ceiling: float = 600.0) -> Optional[float]:
+    """Seconds to wait for a `Retry-After` value (delta-seconds or HTTP date); None if unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        seconds = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    # A reset time already passed (clock skew) still gets a one-second pause, never a hammering.
+    return min(max(seconds, 1.0), ceiling)
