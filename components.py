@@ -41,7 +41,7 @@ LOGGER = logging.getLogger("airbyte")
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 _TIMESTAMP = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?\s*(Z|z|[+-]\d{2}:?\d{2})?$"
+    r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?\s*(Z|z|[+-]\d{2}:?\d{2})?)?$"
 )
 
 
@@ -51,8 +51,8 @@ def to_utc(value: Any) -> Any:
 
     Cart.com answers in the store's local time with an offset that follows daylight saving and
     with 0 to 7 fraction digits. Fractions beyond microseconds are truncated (rounding down keeps
-    an inclusive lower bound inclusive). A value without an offset is taken as UTC. Anything that
-    is not a timestamp (None, "", garbage) is returned unchanged.
+    an inclusive lower bound inclusive). A value without an offset, or a bare date, is taken as
+    UTC. Anything that is not a timestamp (None, "", garbage) is returned unchanged.
     """
     if not isinstance(value, str):
         return value
@@ -63,7 +63,7 @@ def to_utc(value: Any) -> Any:
     micros = int((fraction or "0")[:6].ljust(6, "0"))
     try:
         moment = datetime.datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second), micros
+            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), micros
         )
     except ValueError:
         return value
@@ -228,7 +228,13 @@ class RecordsUnderKey(RecordExtractor):
         records = body.get(self._key) if isinstance(body, dict) else None
         if not isinstance(records, list):
             records = self._only_list(body, response)
-        setattr(response, PAGE_INFO, (body.get("total_count"), bool(body.get("next_page"))))
+        # What the paginator needs is the page as the server sent it: the selector may drop
+        # records afterwards (a first sync's records older than start_date).
+        setattr(
+            response,
+            PAGE_INFO,
+            (body.get("total_count"), bool(body.get("next_page")), len(records), records[-1] if records else None),
+        )
         return records
 
     def _only_list(self, body: Any, response: requests.Response) -> List[Any]:
@@ -283,6 +289,7 @@ class UpdatedAtWalk(PaginationStrategy):
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         self._size = _evaluate_page_size(self.page_size, self.config, parameters)
+        self._configured_start = to_utc(self.config.get("start_date"))
 
     @property
     def initial_token(self) -> Optional[Any]:
@@ -299,10 +306,14 @@ class UpdatedAtWalk(PaginationStrategy):
         last_page_token_value: Optional[Any] = None,
         stream_slice: Optional[Mapping[str, Any]] = None,
     ) -> Optional[Mapping[str, Any]]:
-        more = bool(last_page_size) and _has_more(response, last_page_size)
+        more, _, last_record = _page(response, last_page_size, last_record)
         current = last_page_token_value or {}
+        window_start = (stream_slice or {}).get(self.start_field)
         window_end = (stream_slice or {}).get(self.end_field)
-        since = current.get("since") or (stream_slice or {}).get(self.start_field)
+        # A first sync's first page carries no updated_at filter (see the manifest): it is the
+        # only way to reach records whose updated_at is empty, which Cart.com sorts first.
+        unfiltered = current.get("unfiltered") if current else window_start == self._configured_start
+        since = current.get("since") or window_start
 
         if current.get("tie_until"):  # inside a run of equal timestamps, keyed by id
             if not more or last_record is None:
@@ -319,9 +330,16 @@ class UpdatedAtWalk(PaginationStrategy):
         last_value = to_utc(last_record.get(self.cursor_field))
         if not isinstance(last_value, str) or not _TIMESTAMP.match(last_value):
             # No usable cursor on the page's last record: fall back to the next page number.
-            token = dict(current) if current else self._window(since, window_end)
+            if current:
+                token = dict(current)
+            elif unfiltered:
+                token = {"unfiltered": True, "updated_at": "", "sort": self.cursor_field}
+            else:
+                token = self._window(since, window_end)
             token["page"] = int(current.get("page", 1)) + 1
             return token
+        if unfiltered:
+            return self._window(max(last_value, to_utc(window_start)), window_end)
         if since and last_value <= to_utc(since):
             # The whole page shares the lower bound: read that microsecond by id.
             return self._tie(since, _plus_one_microsecond(since), None)
@@ -379,7 +397,8 @@ class IdWalk(PaginationStrategy):
         last_record: Optional[Mapping[str, Any]],
         last_page_token_value: Optional[Any] = None,
     ) -> Optional[Mapping[str, Any]]:
-        if not last_page_size or last_record is None or not _has_more(response, last_page_size):
+        more, _, last_record = _page(response, last_page_size, last_record)
+        if not more or last_record is None:
             return None
         last_id = last_record.get(self.primary_key)
         if last_id is None:  # no id to continue from: fall back to the next page number
@@ -388,10 +407,17 @@ class IdWalk(PaginationStrategy):
         return {"id": f"gt:{last_id}", "page": 1}
 
 
-def _has_more(response: requests.Response, last_page_size: int) -> bool:
-    """More records match the request than this page held (`next_page`, or `total_count`)."""
-    total_count, has_next_link = getattr(response, PAGE_INFO, (None, False))
-    return has_next_link or (isinstance(total_count, int) and total_count > last_page_size)
+def _page(response: requests.Response, last_page_size: int, last_record: Any) -> Any:
+    """(more pages?, records on the page, its last record) as the server sent the page.
+
+    More records match the request when the answer links a `next_page` or its `total_count`
+    exceeds this page. The extractor noted the page before any record was filtered out.
+    """
+    total_count, has_next_link, size, last = getattr(
+        response, PAGE_INFO, (None, False, last_page_size, last_record)
+    )
+    more = bool(size) and (has_next_link or (isinstance(total_count, int) and total_count > size))
+    return more, size, last
 
 
 def _evaluate_page_size(size: Union[int, str], config: Mapping[str, Any], parameters: Mapping[str, Any]) -> int:

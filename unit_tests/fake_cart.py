@@ -93,7 +93,12 @@ class FakeCart:
         for key in reversed(query.get("sort", "").split(",")):
             if key:
                 field = key.lstrip("-")
-                sort_key = (lambda r: instant(r[field])) if field == "updated_at" else (lambda r: r[field])
+                # Records without updated_at sort first, as in SQL Server.
+                sort_key = (
+                    (lambda r: (bool(r[field]), instant(r[field]) if r[field] else 0))
+                    if field == "updated_at"
+                    else (lambda r: r[field])
+                )
                 selected.sort(key=sort_key, reverse=key.startswith("-"))
         count = min(int(query.get("count", 100)), self.max_count)
         page = int(query.get("page", 1))

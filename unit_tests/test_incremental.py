@@ -33,7 +33,7 @@ def test_first_sync_reads_everything_and_saves_utc_state():
     assert ids(output) == [1, 2, 3]
     assert last_state(output) == {"updated_at": "2021-07-01T14:00:00.000000Z"}
     first = cart.requests[0]
-    assert first["updated_at"].startswith("gte:2021-01-01T00:00:00.000000Z AND lte:")
+    assert "updated_at" not in first, "a first sync's first page is not filtered"
     assert first["sort"] == "updated_at" and first["page"] == "1" and first["count"] == "1000"
     assert len(cart.requests) == 1, "a store that fits on one page costs one request"
 
@@ -87,8 +87,8 @@ def test_pages_advance_the_lower_bound_instead_of_the_page_number():
     output = run(cart, page_size=3)
     assert sorted(set(ids(output))) == list(range(1, 8))
     assert [r["page"] for r in cart.requests] == ["1"] * len(cart.requests)
-    assert [r["updated_at"].split(" AND ")[0] for r in cart.requests] == [
-        "gte:2021-01-01T00:00:00.000000Z",
+    assert [r.get("updated_at", "none").split(" AND ")[0] for r in cart.requests] == [
+        "none",
         "gte:2021-01-04T00:00:00.000000Z",
         "gte:2021-01-06T00:00:00.000000Z",
     ]
@@ -141,9 +141,12 @@ def test_server_capping_the_page_size_loses_nothing():
 
 def test_end_date_bounds_the_window():
     cart = FakeCart("orders", "orders", orders((1, "2021-02-01T00:00:00Z"), (2, "2022-02-01T00:00:00Z")))
-    output = run(cart, end_date="2021-12-31T23:59:59Z")
+    state = stream_state("orders", {"updated_at": "2021-01-15T00:00:00.000000Z"})
+    output = run(cart, end_date="2021-12-31T23:59:59Z", state=state)
     assert ids(output) == [1]
-    assert cart.requests[0]["updated_at"] == "gte:2021-01-01T00:00:00.000000Z AND lte:2021-12-31T23:59:59.000000Z"
+    assert cart.requests[0]["updated_at"] == "gte:2021-01-15T00:00:00.000000Z AND lte:2021-12-31T23:59:59.000000Z"
+    first_sync = run(cart, end_date="2021-12-31T23:59:59Z")
+    assert ids(first_sync) == [1], "records after end_date on an unfiltered page are dropped"
 
 
 def test_interrupted_bulk_import_resumes_without_loss():
@@ -180,9 +183,9 @@ def test_windows_checkpoint_each_window_and_share_their_boundary():
     ))
     output = run(cart, window_in_days=10, end_date="2021-01-21T00:00:00Z")
     assert sorted(set(ids(output))) == [1, 2, 3]
-    bounds = sorted(r["updated_at"] for r in cart.requests)
+    bounds = sorted(r.get("updated_at", "") for r in cart.requests)
     assert bounds == [
-        "gte:2021-01-01T00:00:00.000000Z AND lte:2021-01-11T00:00:00.000000Z",
+        "",  # the first window of a first sync starts unfiltered
         "gte:2021-01-11T00:00:00.000000Z AND lte:2021-01-21T00:00:00.000000Z",
     ]
     states = [dict(m.state.stream.stream_state.__dict__) for m in output.state_messages]
@@ -203,3 +206,30 @@ def test_tie_emptied_by_updates_mid_read_still_reads_what_follows():
     cart.before_request = move_the_rest_of_the_run
     output = run(cart, page_size=4)
     assert set(ids(output)) == {*range(1, 9), 20, 21}
+
+
+def test_first_sync_reads_records_without_updated_at_and_skips_records_before_start_date():
+    cart = FakeCart("orders", "orders", orders(
+        (1, "2020-06-01T00:00:00Z"), (2, "2020-07-01T00:00:00Z"), (3, "2021-02-01T00:00:00Z"), (4, "2021-03-01T00:00:00Z"),
+    ))
+    cart.records += [{"id": 8, "updated_at": None}, {"id": 9, "updated_at": ""}]
+    output = run(cart, page_size=3)
+    assert sorted(set(ids(output))) == [3, 4, 8, 9]
+    assert "updated_at" not in cart.requests[0]
+    assert cart.requests[1]["updated_at"].startswith("gte:2021-01-01T00:00:00.000000Z AND lte:")
+    assert last_state(output) == {"updated_at": "2021-03-01T00:00:00.000000Z"}
+
+
+def test_first_page_entirely_before_start_date_does_not_end_the_stream():
+    old = [(i, f"2019-01-{i:02d}T00:00:00Z") for i in range(1, 6)]
+    cart = FakeCart("orders", "orders", orders(*old, (10, "2021-05-01T00:00:00Z"), (11, "2021-06-01T00:00:00Z")))
+    output = run(cart, page_size=5)
+    assert sorted(set(ids(output))) == [10, 11]
+
+
+def test_later_syncs_filter_from_the_state_and_do_not_reread_records_without_updated_at():
+    cart = FakeCart("orders", "orders", orders((1, "2021-02-01T00:00:00Z"), (2, "2021-03-01T00:00:00Z")))
+    cart.records.append({"id": 9, "updated_at": None})
+    output = run(cart, state=stream_state("orders", {"updated_at": "2021-02-01T00:00:00.000000Z"}))
+    assert sorted(ids(output)) == [1, 2]
+    assert cart.requests[0]["updated_at"].startswith("gte:2021-02-01T00:00:00.000000Z AND lte:")

@@ -10,7 +10,7 @@ from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest, HttpResponse
 
 from source_cart.components import router_signature
-from unit_tests.conftest import ROUTER_CONFIG, config, ids, run_read
+from unit_tests.conftest import ROUTER_CONFIG, config, ids, run_read, stream_state
 
 STREAMS = [
     ("customers_cart", "customers", "customers"),
@@ -23,13 +23,9 @@ STREAMS = [
 ]
 
 
-def first_page_params(end="2021-12-31T00:00:00.000000Z"):
-    return {
-        "page": "1",
-        "count": "1000",
-        "sort": "updated_at",
-        "updated_at": f"gte:2021-01-01T00:00:00.000000Z AND lte:{end}",
-    }
+def first_page_params():
+    """A first sync's first page: no updated_at filter (records without one sort first)."""
+    return {"page": "1", "count": "1000", "sort": "updated_at"}
 
 
 @pytest.mark.parametrize("stream, path, key", STREAMS)
@@ -67,7 +63,7 @@ def test_store_name_is_accepted_as_pasted(pasted):
 
 def test_router_signs_the_exact_request_target():
     target = (
-        "/api/v1/orders?page=1&sort=updated_at&updated_at=gte%3A2021-01-01T00%3A00%3A00.000000Z"
+        "/api/v1/orders?page=1&sort=updated_at&updated_at=gte%3A2021-06-01T00%3A00%3A00.000000Z"
         "+AND+lte%3A2021-12-31T00%3A00%3A00.000000Z&count=1000"
     )
     expected = base64.b64encode(
@@ -77,16 +73,24 @@ def test_router_signs_the_exact_request_target():
         http.get(
             HttpRequest(
                 "https://public.americommerce.com/api/v1/orders",
-                query_params=first_page_params(),
+                query_params={
+                    **first_page_params(),
+                    "updated_at": "gte:2021-06-01T00:00:00.000000Z AND lte:2021-12-31T00:00:00.000000Z",
+                },
                 headers={
                     "X-AC-PUB-Site-ID": "4242",
                     "X-AC-PUB-User": "integrator",
                     "X-AC-PUB-Auth-Signature": expected,
                 },
             ),
-            HttpResponse(json.dumps({"total_count": 1, "orders": [{"id": 1, "updated_at": "2021-02-01T00:00:00Z"}]})),
+            HttpResponse(json.dumps({"total_count": 1, "orders": [{"id": 1, "updated_at": "2021-07-01T00:00:00Z"}]})),
         )
-        output = run_read(config(ROUTER_CONFIG, end_date="2021-12-31T00:00:00Z"), "orders")
+        output = run_read(
+            config(ROUTER_CONFIG, end_date="2021-12-31T00:00:00Z"),
+            "orders",
+            SyncMode.incremental,
+            stream_state("orders", {"updated_at": "2021-06-01T00:00:00.000000Z"}),
+        )
     assert ids(output) == [1]
 
 
