@@ -3,23 +3,31 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test spec clean
+.PHONY: install test spec clean demo
 
 install: $(BIN)/source-cart
 
+# One venv for everything: the connector, its tests, the sandbox and the demo's PyAirbyte (an
+# extra, never a dependency of the connector; the tests prove PyAirbyte runs it).
 $(BIN)/source-cart: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,demo]"
 	touch $@
 
-# Unit tests (mocked HTTP and the CDK's standard suite) and, once present, integration tests.
+# Unit tests (mocked HTTP, the CDK's standard suite, the CLI) and end-to-end tests against the
+# sandbox (the installed command, the runner, PyAirbyte).
 test: install
 	$(BIN)/python -m pytest -q
 
 # Print the connector's spec: a quick proof that the installed command works.
 spec: install
 	$(BIN)/source-cart spec
+
+# The one-command demo: the sandbox store, two syncs of every stream into DuckDB through PyAirbyte
+# (the second incremental) and a SQL report.
+demo: install
+	$(BIN)/python -m cart_sandbox.demo
 
 clean:
 	rm -rf $(VENV) *.egg-info build dist

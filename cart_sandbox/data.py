@@ -1087,11 +1087,18 @@ class OrderAddressesGen(Generator):
 # generic resources (schema-driven), so more resources are one registry line each
 
 
+# A numeric field is a decimal amount when its name ends in one of these (grand_total,
+# shipping_cost, tax_rate), and a whole number otherwise (total_orders, max_feed_elements).
+_MONEY_WORDS = {"price", "cost", "total", "subtotal", "amount", "fee", "fees", "weight", "rate", "balance", "value"}
+
+
 def generic_fill(gen: Generator, rec: dict, r: random.Random, cols: Columns, idx: int):
     created = cols.created[idx]
     for name, kind in gen.kinds.items():
         if name in ("id", "created_at", "updated_at") or name == gen.parent_field:
             continue
+        if name.endswith(("_at", "date")) and kind in ("dt", "str"):
+            kind = "dt"  # the OpenAPI file types some dates as plain strings
         if kind == "dt":
             rec[name] = gen.maybe_date(r, created, gen.end_ticks, 0.3, 0.3)
         elif kind == "bool":
@@ -1099,7 +1106,7 @@ def generic_fill(gen: Generator, rec: dict, r: random.Random, cols: Columns, idx
         elif kind == "num":
             if name.endswith("_id"):
                 rec[name] = _ri(r, 1, 50) if r.random() < 0.7 else None
-            elif any(w in name for w in ("price", "cost", "total", "amount", "fee", "weight", "rate")):
+            elif name.split("_")[-1] in _MONEY_WORDS:
                 rec[name] = round(r.uniform(0, 200), 2)
             else:
                 rec[name] = _ri(r, 0, 100)

@@ -3,6 +3,7 @@
 import yaml
 import pytest
 
+from source_cart.components import to_utc
 from source_cart.source import MANIFEST_PATH
 
 from integration_tests.conftest import router_config, sandbox_ids, token_config
@@ -33,13 +34,17 @@ def test_full_refresh_of_every_stream_equals_the_store(connector, sandbox):
 def test_records_arrive_as_the_store_holds_them(connector, sandbox):
     run = connector.run("read", token_config(sandbox), ["orders"])
     truth = {r["id"]: r for r in sandbox.control.records("orders", limit=100000)}
+    assert len(run.records) == len(truth)
     for record in run.records:
         data = record["data"]
         stored = truth[data["id"]]
         for key, value in stored.items():
-            if key == "updated_at" or value in ("", None):
-                continue  # updated_at is emitted in UTC; blank dates as null (left out)
-            assert data[key] == value, (data["id"], key)
+            if value in ("", None):
+                assert data.get(key) in (None, ""), (data["id"], key)  # nulls are left out
+            elif key.endswith(("_at", "date")):
+                assert data[key] == to_utc(value) and data[key].endswith("Z"), (data["id"], key)
+            else:
+                assert data[key] == value, (data["id"], key)
 
 
 def test_router_reads_the_same_records(connector, sandbox):

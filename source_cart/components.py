@@ -76,15 +76,17 @@ def to_utc(value: Any) -> Any:
 
 @dataclass
 class NormalizeDates(RecordTransformation):
-    """Writes the cursor field (`updated_at`) in UTC and blank dates (`""`) as null.
+    """Writes every timestamp of a record in UTC, and blank dates (`""`) as null.
 
-    Why custom: the CDK's cursor keeps a record's own UTC offset and formats state with a literal
-    `Z`, so `-05:00` values would be saved five hours off; Python's `strptime` also rejects the
-    7-digit fractions Cart.com can send. Cart.com sends `""` for unset dates, which no destination
-    can load as a timestamp and which fails the schema's `date-time` format. Doing this with
-    `AddFields` would render a Jinja template per field per record; this is one pass over the
-    record's keys (date fields are the ones named `*_at` or `*date`), including lists of nested
-    records such as a product's variants.
+    Why custom: Cart.com answers in the store's local time, whose offset follows daylight saving,
+    with 0 to 7 fraction digits. The CDK's cursor keeps a record's own offset and formats state
+    with a literal `Z` (so `-05:00` values would be saved five hours off), Python's `strptime`
+    rejects 7-digit fractions, and destinations that store timestamps without a zone (PyAirbyte's
+    DuckDB, for one) would mix offsets. `""` fails the schema's `date-time` format and loads as
+    no timestamp anywhere. Doing this with `AddFields` would render a Jinja template per field
+    per record; this is one pass over the record's keys (date fields are the ones named `*_at` or
+    `*date`), including lists of nested records such as a product's variants, with the parsing
+    of repeated values cached.
     """
 
     config: Mapping[str, Any]
@@ -98,21 +100,21 @@ class NormalizeDates(RecordTransformation):
         stream_state: Optional[Mapping[str, Any]] = None,
         stream_slice: Optional[Mapping[str, Any]] = None,
     ) -> None:
-        _blank_dates_to_null(record)
+        _dates_to_utc(record)
         value = record.get(self.cursor_field)
         if value:
             record[self.cursor_field] = to_utc(value)
 
 
-def _blank_dates_to_null(record: MutableMapping[str, Any]) -> None:
+def _dates_to_utc(record: MutableMapping[str, Any]) -> None:
     for key, value in record.items():
-        if value == "":
+        if value.__class__ is str:
             if key.endswith(("_at", "date")):
-                record[key] = None
+                record[key] = to_utc(value) if value else None
         elif value.__class__ is list and value and value[0].__class__ is dict:
             for nested in value:
                 if nested.__class__ is dict:
-                    _blank_dates_to_null(nested)
+                    _dates_to_utc(nested)
 
 
 @dataclass
