@@ -266,7 +266,30 @@ class RecordsUnderKey(RecordExtractor):
 
 
 @dataclass
-class UpdatedAtWalk(PaginationStrategy):
+class _Walk(PaginationStrategy):
+    """What both walks share: the page size from the config and no initial token."""
+
+    config: Mapping[str, Any]
+    parameters: InitVar[Mapping[str, Any]]
+    page_size: Union[int, str] = 1000
+    primary_key: str = "id"
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        size = self.page_size
+        if isinstance(size, str):
+            size = InterpolatedString.create(size, parameters=parameters).eval(self.config)
+        self._size = int(size)
+
+    @property
+    def initial_token(self) -> Optional[Any]:
+        return None
+
+    def get_page_size(self) -> Optional[int]:
+        return self._size
+
+
+@dataclass
+class UpdatedAtWalk(_Walk):
     """Walks one date window in ascending `updated_at` without ever stepping page numbers.
 
     Why custom: page-number paging sorted by `updated_at` skips a record whenever a record on an
@@ -281,24 +304,13 @@ class UpdatedAtWalk(PaginationStrategy):
     first page of a window builds them from the window itself.
     """
 
-    config: Mapping[str, Any]
-    parameters: InitVar[Mapping[str, Any]]
-    page_size: Union[int, str] = 1000
     cursor_field: str = "updated_at"
-    primary_key: str = "id"
     start_field: str = "start_time"
     end_field: str = "end_time"
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
-        self._size = _evaluate_page_size(self.page_size, self.config, parameters)
+        super().__post_init__(parameters)
         self._configured_start = to_utc(self.config.get("start_date"))
-
-    @property
-    def initial_token(self) -> Optional[Any]:
-        return None
-
-    def get_page_size(self) -> Optional[int]:
-        return self._size
 
     def next_page_token(
         self,
@@ -308,7 +320,7 @@ class UpdatedAtWalk(PaginationStrategy):
         last_page_token_value: Optional[Any] = None,
         stream_slice: Optional[Mapping[str, Any]] = None,
     ) -> Optional[Mapping[str, Any]]:
-        more, _, last_record = _page(response, last_page_size, last_record)
+        more, last_record = _page(response, last_page_size, last_record)
         current = last_page_token_value or {}
         window_start = (stream_slice or {}).get(self.start_field)
         window_end = (stream_slice or {}).get(self.end_field)
@@ -369,28 +381,13 @@ class UpdatedAtWalk(PaginationStrategy):
 
 
 @dataclass
-class IdWalk(PaginationStrategy):
+class IdWalk(_Walk):
     """Walks a resource without `updated_at` in ascending id: `id=gt:<last id>`, sorted by id.
 
     Why custom: the CDK's page-number and offset strategies shift when a record is deleted
     during the sync, and its cursor strategy follows `next_page` links that keep the page number.
     An id never changes, so reading above the last id seen can neither skip nor repeat a record.
     """
-
-    config: Mapping[str, Any]
-    parameters: InitVar[Mapping[str, Any]]
-    page_size: Union[int, str] = 1000
-    primary_key: str = "id"
-
-    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
-        self._size = _evaluate_page_size(self.page_size, self.config, parameters)
-
-    @property
-    def initial_token(self) -> Optional[Any]:
-        return None
-
-    def get_page_size(self) -> Optional[int]:
-        return self._size
 
     def next_page_token(
         self,
@@ -399,7 +396,7 @@ class IdWalk(PaginationStrategy):
         last_record: Optional[Mapping[str, Any]],
         last_page_token_value: Optional[Any] = None,
     ) -> Optional[Mapping[str, Any]]:
-        more, _, last_record = _page(response, last_page_size, last_record)
+        more, last_record = _page(response, last_page_size, last_record)
         if not more or last_record is None:
             return None
         last_id = last_record.get(self.primary_key)
@@ -410,7 +407,7 @@ class IdWalk(PaginationStrategy):
 
 
 def _page(response: requests.Response, last_page_size: int, last_record: Any) -> Any:
-    """(more pages?, records on the page, its last record) as the server sent the page.
+    """(more pages?, the page's last record) as the server sent the page.
 
     More records match the request when the answer links a `next_page` or its `total_count`
     exceeds this page. The extractor noted the page before any record was filtered out.
@@ -419,13 +416,7 @@ def _page(response: requests.Response, last_page_size: int, last_record: Any) ->
         response, PAGE_INFO, (None, False, last_page_size, last_record)
     )
     more = bool(size) and (has_next_link or (isinstance(total_count, int) and total_count > size))
-    return more, size, last
-
-
-def _evaluate_page_size(size: Union[int, str], config: Mapping[str, Any], parameters: Mapping[str, Any]) -> int:
-    if isinstance(size, str):
-        size = InterpolatedString.create(size, parameters=parameters).eval(config)
-    return int(size)
+    return more, last
 
 
 def _plus_one_microsecond(value: str) -> str:
