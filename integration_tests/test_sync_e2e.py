@@ -21,10 +21,14 @@ def test_check_passes_with_both_auth_methods(connector, sandbox):
         assert status["status"] == "SUCCEEDED", status
 
 
-def test_full_refresh_of_every_stream_equals_the_store(connector, sandbox):
-    run = connector.run("read", token_config(sandbox), ALL_STREAMS)
+@pytest.mark.parametrize("mode, streams", [("full_refresh", ALL_STREAMS), ("incremental", INCREMENTAL)])
+def test_every_stream_reads_back_the_store_record_for_record(connector, sandbox, mode, streams):
+    run = connector.run("read", token_config(sandbox), streams, mode=mode)
     assert run.returncode == 0 and not run.errors, run.errors
-    for stream, resource in RESOURCE.items():
+    if mode == "incremental":
+        assert set(run.states()) == set(streams), "every incremental stream saves its state"
+    for stream in streams:
+        resource = RESOURCE[stream]
         expected = sandbox_ids(sandbox, resource)
         assert expected, f"the sandbox has no {resource}"
         got = run.ids(stream)
