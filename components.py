@@ -13,9 +13,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import InitVar, dataclass
-from typing import Any, Iterable, List, Mapping, MutableMapping, Optional, Union
-
-import logging
+from typing import Any, Iterable, Mapping, MutableMapping, Optional, Union
 
 import requests
 
@@ -35,8 +33,6 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 # ---------------------------------------------------------------------------------------------
 # Timestamps
 # ---------------------------------------------------------------------------------------------
-
-LOGGER = logging.getLogger("airbyte")
 
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -199,19 +195,16 @@ class CentralApiRouterAuthenticator(DeclarativeAuthenticator):
 PAGE_INFO = "_cart_page_info"
 
 
-_ENVELOPE_KEYS = ("total_count", "next_page", "previous_page")
-
-
 @dataclass
 class RecordsUnderKey(RecordExtractor):
-    """Yields the records of a list answer, failing when there is no list to read.
+    """Yields the records listed under the resource's key, failing when the key is absent.
 
     Why custom: `DpathExtractor` yields nothing when the key is missing, which would turn an
     unexpected answer into a silently empty stream. Cart.com's keys are irregular (`items` for
-    /order_items, `variants` for /product_variants, ...) and its OpenAPI file gets some wrong, so
-    when the expected key is absent the envelope's only list is taken instead, with a warning;
-    no list at all, or several, is an error. It also keeps `total_count` and `next_page` on the
-    response for the paginator, so the body is decoded once.
+    /order_items, `variants` for /product_variants, ...); each stream names its key, and an
+    answer without it stops that stream with the keys it did have, so a wrong key shows at
+    once. It also notes `total_count`, `next_page` and the page as sent for the paginator, so
+    the body is decoded once.
     """
 
     config: Mapping[str, Any]
@@ -223,13 +216,21 @@ class RecordsUnderKey(RecordExtractor):
         self._key = self.record_key or parameters.get("record_key") or parameters["resource"]
         self._stream = parameters.get("name", self._key)
         self._decoder = self.decoder or JsonDecoder(parameters={})
-        self._warned = False
 
     def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[str, Any]]:
         body = next(iter(self._decoder.decode(response)), None)
         records = body.get(self._key) if isinstance(body, dict) else None
         if not isinstance(records, list):
-            records = self._only_list(body, response)
+            found = sorted(body)[:8] if isinstance(body, dict) else type(body).__name__
+            raise AirbyteTracedException(
+                message=(
+                    f"Cart.com answered {response.url.split('?')[0]} without its '{self._key}' "
+                    f"list (found: {found}). No records were taken from this page; the stream "
+                    f"stops rather than skip them."
+                ),
+                internal_message=f"Missing record key '{self._key}' in response from {response.url}",
+                failure_type=FailureType.system_error,
+            )
         # What the paginator needs is the page as the server sent it: the selector may drop
         # records afterwards (a first sync's records older than start_date).
         setattr(
@@ -238,31 +239,6 @@ class RecordsUnderKey(RecordExtractor):
             (body.get("total_count"), bool(body.get("next_page")), len(records), records[-1] if records else None),
         )
         return records
-
-    def _only_list(self, body: Any, response: requests.Response) -> List[Any]:
-        lists = (
-            [k for k, v in body.items() if isinstance(v, list) and k not in _ENVELOPE_KEYS]
-            if isinstance(body, dict)
-            else []
-        )
-        if len(lists) != 1:
-            found = sorted(body)[:8] if isinstance(body, dict) else type(body).__name__
-            raise AirbyteTracedException(
-                message=(
-                    f"Cart.com answered the {self._stream} request without its '{self._key}' list "
-                    f"(found: {found}). No records were taken from this page; the sync stops "
-                    f"rather than skip them."
-                ),
-                internal_message=f"Missing record key '{self._key}' in response from {response.url}",
-                failure_type=FailureType.system_error,
-            )
-        if not self._warned:
-            self._warned = True
-            LOGGER.warning(
-                f"Stream {self._stream}: Cart.com lists its records under '{lists[0]}', not "
-                f"'{self._key}'; reading them from '{lists[0]}'."
-            )
-        return body[lists[0]]
 
 
 @dataclass

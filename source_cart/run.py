@@ -124,7 +124,7 @@ def run() -> None:
             _fail(f"Could not read the config file {config_path}: {error}", repr(error))
             sys.exit(1)
         # Behind a proxy (HTTPS_PROXY) the proxy resolves names, so no local lookup is made.
-        problem = config_problem(config, check_host=command == "check" and not _behind_proxy())
+        problem = config_problem(config, check_host=command in ("check", "read") and not _behind_proxy())
         if problem and command == "check":
             _print(
                 AirbyteMessage(

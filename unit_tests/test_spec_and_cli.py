@@ -101,3 +101,16 @@ def test_cli_unreadable_config_is_a_message_not_a_crash(tmp_path: Path):
     assert result.returncode != 0
     assert messages and messages[0]["type"] == "TRACE"
     assert "config file" in messages[0]["trace"]["error"]["message"]
+
+
+def test_cli_read_with_unknown_store_fails_at_once_naming_the_host(tmp_path: Path):
+    cfg = config()
+    cfg["credentials"]["store_name"] = "no-such-store.invalid"
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    catalog = {"streams": [{"stream": {"name": "orders", "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
+                            "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}]}
+    (tmp_path / "catalog.json").write_text(json.dumps(catalog))
+    result, messages = cli("read", "--config", "config.json", "--catalog", "catalog.json", cwd=tmp_path)
+    assert result.returncode != 0
+    errors = [m["trace"]["error"]["message"] for m in messages if m["type"] == "TRACE"]
+    assert errors and "no-such-store.invalid" in errors[0] and "store_name" in errors[0]
