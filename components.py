@@ -12,21 +12,20 @@ import functools
 import hashlib
 import hmac
 import re
-
-import orjson
 from dataclasses import InitVar, dataclass
 from typing import Any, Iterable, Mapping, MutableMapping, Optional, Union
 
+import orjson
 import requests
 
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.declarative.auth.declarative_authenticator import DeclarativeAuthenticator
 from airbyte_cdk.sources.declarative.extractors.record_extractor import RecordExtractor
+from airbyte_cdk.sources.declarative.interpolation.interpolated_string import InterpolatedString
+from airbyte_cdk.sources.declarative.migrations.state_migration import StateMigration
 from airbyte_cdk.sources.declarative.requesters.error_handlers.default_error_handler import (
     DefaultErrorHandler,
 )
-from airbyte_cdk.sources.declarative.interpolation.interpolated_string import InterpolatedString
-from airbyte_cdk.sources.declarative.migrations.state_migration import StateMigration
 from airbyte_cdk.sources.declarative.requesters.paginators.strategies.pagination_strategy import (
     PaginationStrategy,
 )
@@ -43,13 +42,11 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 # ---------------------------------------------------------------------------------------------
 
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_UTC = datetime.timezone.utc
 
 _TIMESTAMP = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?\s*(Z|z|[+-]\d{2}:?\d{2})?)?$"
 )
-
-
-_UTC = datetime.timezone.utc
 
 
 @functools.lru_cache(maxsize=8192)
@@ -220,8 +217,6 @@ class CentralApiRouterAuthenticator(DeclarativeAuthenticator):
 # ---------------------------------------------------------------------------------------------
 
 PAGE_INFO = "_cart_page_info"
-
-
 _BODY = "_cart_body"
 _NOT_JSON = object()
 
