@@ -113,6 +113,11 @@ class NormalizeDates(RecordTransformation):
     parameters: InitVar[Mapping[str, Any]]
     cursor_field: str = "updated_at"
 
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        # The records of one resource share their keys: which are dates, and which hold lists of
+        # nested records, is worked out again only when a record's width changes.
+        self._layout: Any = (-1, (), ())
+
     def transform(
         self,
         record: MutableMapping[str, Any],
@@ -120,16 +125,31 @@ class NormalizeDates(RecordTransformation):
         stream_state: Optional[Mapping[str, Any]] = None,
         stream_slice: Optional[Mapping[str, Any]] = None,
     ) -> None:
-        _dates_to_utc(record)
+        width, date_keys, list_keys = self._layout
+        if width != len(record):
+            date_keys = tuple(k for k in record if k.endswith(_DATE_SUFFIXES))
+            list_keys = tuple(k for k, v in record.items() if v.__class__ is list)
+            self._layout = (len(record), date_keys, list_keys)
+        for key in date_keys:
+            value = record.get(key)
+            if value.__class__ is str:
+                record[key] = to_utc(value) if value else None
+        for key in list_keys:
+            for nested in record.get(key) or ():
+                if nested.__class__ is dict:
+                    _dates_to_utc(nested)
         value = record.get(self.cursor_field)
         if value:
             record[self.cursor_field] = to_utc(value)
 
 
+_DATE_SUFFIXES = ("_at", "date")
+
+
 def _dates_to_utc(record: MutableMapping[str, Any]) -> None:
     for key, value in record.items():
         if value.__class__ is str:
-            if key.endswith(("_at", "date")):
+            if key.endswith(_DATE_SUFFIXES):
                 record[key] = to_utc(value) if value else None
         elif value.__class__ is list and value and value[0].__class__ is dict:
             for nested in value:
