@@ -45,6 +45,10 @@ def _fail(message: str, internal: str) -> None:
 
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z)?$")
 ROUTER_HOST = "public.americommerce.com"
+REQUIRED_CREDENTIALS = {
+    "SINGLE_STORE_ACCESS_TOKEN": ("access_token", "store_name"),
+    "CENTRAL_API_ROUTER": ("user_name", "user_secret", "site_id"),
+}
 
 
 def store_host(credentials: Mapping[str, Any]) -> str:
@@ -63,6 +67,21 @@ def config_problem(config: Mapping[str, Any], check_host: bool) -> Optional[str]
     expressions; this names the field and the expected form. It also tells an unknown store
     apart from a server fault before any retry is spent.
     """
+    credentials = config.get("credentials")
+    if not isinstance(credentials, Mapping):
+        return "credentials are missing: choose SINGLE_STORE_ACCESS_TOKEN or CENTRAL_API_ROUTER."
+    needed = REQUIRED_CREDENTIALS.get(credentials.get("auth_type"))
+    if needed is None:
+        return (
+            f"credentials.auth_type '{credentials.get('auth_type')}' is unknown: use "
+            f"SINGLE_STORE_ACCESS_TOKEN (access_token, store_name) or CENTRAL_API_ROUTER "
+            f"(user_name, user_secret, site_id)."
+        )
+    missing = [name for name in needed if not str(credentials.get(name) or "").strip()]
+    if missing:
+        return f"credentials for {credentials['auth_type']} lack {', '.join(missing)}."
+    if not config.get("start_date"):
+        return "start_date is required, in UTC: for example 2021-01-01T00:00:00Z."
     for key in ("start_date", "end_date"):
         value = config.get(key)
         if value is not None and (not isinstance(value, str) or not _DATE.match(value)):
@@ -70,11 +89,8 @@ def config_problem(config: Mapping[str, Any], check_host: bool) -> Optional[str]
                 f"{key} '{value}' is not a date the connector understands. Use UTC in the form "
                 f"YYYY-MM-DDTHH:MM:SSZ (for example 2021-01-01T00:00:00Z) or YYYY-MM-DD."
             )
-    credentials = config.get("credentials") or {}
-    if credentials.get("auth_type") == "SINGLE_STORE_ACCESS_TOKEN":
+    if credentials["auth_type"] == "SINGLE_STORE_ACCESS_TOKEN":
         host = store_host(credentials)
-        if not host:
-            return "store_name is empty: give your store's domain, for example mystore.com."
         if check_host:
             try:
                 socket.getaddrinfo(host.split(":")[0], 443)

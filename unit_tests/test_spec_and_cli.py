@@ -114,3 +114,19 @@ def test_cli_read_with_unknown_store_fails_at_once_naming_the_host(tmp_path: Pat
     assert result.returncode != 0
     errors = [m["trace"]["error"]["message"] for m in messages if m["type"] == "TRACE"]
     assert errors and "no-such-store.invalid" in errors[0] and "store_name" in errors[0]
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"credentials": None}, "credentials are missing"),
+        ({"credentials": {"auth_type": "NOPE"}}, "auth_type 'NOPE' is unknown"),
+        ({"credentials": {"auth_type": "SINGLE_STORE_ACCESS_TOKEN", "access_token": "t"}}, "lack store_name"),
+        ({"credentials": {"auth_type": "CENTRAL_API_ROUTER", "user_name": "u"}}, "lack user_secret, site_id"),
+        ({"start_date": None}, "start_date is required"),
+    ],
+)
+def test_incomplete_configs_get_a_plain_message(change, expected):
+    cfg = config()
+    cfg.update(change)
+    assert expected in config_problem(cfg, check_host=False)
