@@ -44,3 +44,12 @@ sync-manifest:
 # Airbyte's QA conventions (metadata, docs, spec, layout); stdlib + pyyaml only.
 conventions: install
 	$(BIN)/python scripts/check_conventions.py
+
+# Benchmark against the earlier connector (airbyte-source-cart 0.3.58, installed on first use in
+# .cache/bench-venv-old/): zero latency, a rate limit, 500 ms latency, our memory at a million
+# orders. Prints a table and writes .cache/bench/latest.json (about 12 minutes).
+# make bench BENCH_ARGS="--torture" adds the fault torture; "--no-million" skips the million.
+.PHONY: bench
+BENCH_ARGS ?=
+bench: install
+	$(BIN)/python bench/bench.py --ours-venv $(VENV) $(BENCH_ARGS)
