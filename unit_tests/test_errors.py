@@ -40,6 +40,11 @@ def test_wrong_token_fails_once_with_a_config_error():
     assert TOKEN not in all_output(output)
 
 
+def test_any_other_401_fails_rather_than_skip_every_stream():
+    output, _ = read_with([{"status_code": 401, "json": {"message": "Unauthorized"}}])
+    assert output.errors and "refused the credentials (401 Unauthorized)" in error_messages(output)[0]
+
+
 def test_wrong_router_secret_names_the_router_credentials():
     output, _ = read_with(
         [{"status_code": 401, "json": UNAUTHORIZED}],
@@ -51,11 +56,17 @@ def test_wrong_router_secret_names_the_router_credentials():
     assert "router-SECRET-abcdef" not in all_output(output)
 
 
-@pytest.mark.parametrize("status", [401, 403])
-def test_stream_without_scope_is_skipped_with_a_warning_and_the_sync_goes_on(status):
+@pytest.mark.parametrize(
+    "status, body",
+    [
+        (403, {"status_code": 403, "message": "Forbidden"}),
+        (401, {"status_code": 401, "message": "Unauthorized", "details": "Token lacks the read_orders scope."}),
+    ],
+)
+def test_stream_without_scope_is_skipped_with_a_warning_and_the_sync_goes_on(status, body):
     catalog_streams = ["orders", "products"]
     with requests_mock.Mocker() as mocker:
-        mocker.get(URL, status_code=status, json={"status_code": status, "message": "Forbidden"})
+        mocker.get(URL, status_code=status, json=body)
         mocker.get("https://mystore.com/api/v1/products", json={"total_count": 1, "products": [
             {"id": 5, "updated_at": "2021-02-01T00:00:00Z"}]})
         catalog = CatalogBuilder()
