@@ -31,7 +31,7 @@ def sample(resource):
 def fake_store():
     with requests_mock.Mocker() as mocker:
         for resource, key in RESOURCES.items():
-            FakeCart(resource, key, sample(resource), token="suite-token").install(mocker)
+            FakeCart(resource, key, sample(resource), host="demo-store.sandbox.test", token="suite-token").install(mocker)
             FakeCart(resource, key, sample(resource), host="public.americommerce.com").install(mocker)
         yield
 
