@@ -127,7 +127,7 @@ class NormalizeDates(RecordTransformation):
     ) -> None:
         width, date_keys, list_keys = self._layout
         if width != len(record):
-            date_keys = tuple(k for k in record if k.endswith(_DATE_SUFFIXES))
+            date_keys = tuple(k for k in record if k.endswith(_DATE_SUFFIXES) or k == self.cursor_field)
             list_keys = tuple(k for k, v in record.items() if v.__class__ is list)
             self._layout = (len(record), date_keys, list_keys)
         for key in date_keys:
@@ -138,9 +138,6 @@ class NormalizeDates(RecordTransformation):
             for nested in record.get(key) or ():
                 if nested.__class__ is dict:
                     _dates_to_utc(nested)
-        value = record.get(self.cursor_field)
-        if value:
-            record[self.cursor_field] = to_utc(value)
 
 
 _DATE_SUFFIXES = ("_at", "date")
@@ -268,13 +265,10 @@ class ParsedOnceErrorHandler(DefaultErrorHandler):
     """
 
     def interpret_response(self, response_or_exception: Any) -> ErrorResolution:
-        if (
-            isinstance(response_or_exception, requests.Response)
-            and 200 <= response_or_exception.status_code < 300
-            and isinstance(json_body(response_or_exception), dict)
-            and json_body(response_or_exception)
-        ):
-            return _SUCCESS
+        if isinstance(response_or_exception, requests.Response) and 200 <= response_or_exception.status_code < 300:
+            body = json_body(response_or_exception)
+            if body.__class__ is dict and body:
+                return _SUCCESS
         return super().interpret_response(response_or_exception)
 
 
@@ -298,7 +292,6 @@ class RecordsUnderKey(RecordExtractor):
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         self._key = self.record_key or parameters.get("record_key") or parameters["resource"]
-        self._stream = parameters.get("name", self._key)
         self._start = to_utc(self.config.get("start_date"))
         self._end = to_utc(self.config.get("end_date")) or "9999"
 
