@@ -130,3 +130,10 @@ def test_incomplete_configs_get_a_plain_message(change, expected):
     cfg = config()
     cfg.update(change)
     assert expected in config_problem(cfg, check_host=False)
+
+
+def test_cli_date_check_uses_the_spec_pattern():
+    from source_cart.run import _DATE
+
+    for key in ("start_date", "end_date"):
+        assert SPEC["properties"][key]["pattern"] == _DATE.pattern
