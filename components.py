@@ -6,12 +6,16 @@ relative imports and no `from __future__ import annotations`.
 """
 
 import base64
+import collections
 import datetime
 import email.utils
 import functools
 import hashlib
 import hmac
 import re
+import threading
+import time
+import urllib.parse
 from dataclasses import InitVar, dataclass
 from typing import Any, Iterable, Mapping, MutableMapping, Optional, Union
 
@@ -49,7 +53,6 @@ _TIMESTAMP = re.compile(
 )
 
 
-@functools.lru_cache(maxsize=8192)
 def to_utc(value: Any) -> Any:
     """Return an ISO-8601 timestamp as `YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC.
 
@@ -57,11 +60,52 @@ def to_utc(value: Any) -> Any:
     with 0 to 7 fraction digits. Fractions beyond microseconds are truncated (rounding down keeps
     an inclusive lower bound inclusive). A value without an offset, or a bare date, is taken as
     UTC. Anything that is not a timestamp (None, "", garbage) is returned unchanged.
+
+    This runs for every date of every record, so the usual shape (whole-hour offset) is done
+    on the text: only the date and hour move, and that shift is looked up per distinct
+    local hour. Everything else goes through `datetime` (`_to_utc_parsed`).
     """
-    if not isinstance(value, str):
+    if value.__class__ is not str:
         return value
-    if len(value) == 27 and value[26] == "Z" and value[19] == ".":
+    size = len(value)
+    if size == 27 and value[26] == "Z" and value[19] == ".":
         return value  # already in this form
+    # `YYYY-MM-DDTHH:MM:SS[.fraction]±HH:00`
+    if size >= 25 and value[10] == "T" and value[size - 6] in "+-" and value.endswith(":00"):
+        if value[19] == ".":
+            fraction = value[20 : size - 6]
+        else:
+            fraction = "0" if size == 25 else ""
+        minutes, seconds = value[14:16], value[17:19]
+        if (
+            fraction.isdigit()
+            and value[13] == ":" == value[16]
+            and minutes.isdigit() and minutes < "60"
+            and seconds.isdigit() and seconds < "60"
+        ):
+            moved = _utc_hour(value[:13], value[size - 6 :])
+            if moved is not None:
+                return f"{moved}:{minutes}:{seconds}.{fraction[:6].ljust(6, '0')}Z"
+    return _to_utc_parsed(value)
+
+
+_UTC_HOURS: "dict[tuple, Optional[str]]" = {}
+
+
+def _utc_hour(local_hour: str, offset: str) -> Optional[str]:
+    """`YYYY-MM-DDTHH` in UTC for a local hour and its `±HH:MM` offset; None if not a date."""
+    key = (local_hour, offset)
+    moved = _UTC_HOURS.get(key, _UTC_HOURS)
+    if moved is _UTC_HOURS:
+        if len(_UTC_HOURS) > 100_000:
+            _UTC_HOURS.clear()
+        parsed = _to_utc_parsed(f"{local_hour}:00:00{offset}")
+        moved = _UTC_HOURS[key] = parsed[:13] if parsed.endswith("Z") and len(parsed) == 27 else None
+    return moved  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=8192)
+def _to_utc_parsed(value: str) -> Any:
     try:
         moment = datetime.datetime.fromisoformat(value)  # Python 3.11+ reads every form above
     except ValueError:
@@ -179,7 +223,7 @@ class StateToUtc(StateMigration):
 
 
 # ---------------------------------------------------------------------------------------------
-# Central API Router signature
+# Authentication, and pacing under the store's call limit
 # ---------------------------------------------------------------------------------------------
 
 
@@ -190,15 +234,91 @@ def router_signature(secret: str, method: str, path_and_query: str, user: str) -
     return base64.b64encode(digest).decode("ascii")
 
 
-@dataclass
-class CentralApiRouterAuthenticator(DeclarativeAuthenticator):
-    """Signs every request sent through Cart.com's Central API Router.
+class CallPacer:
+    """Keeps one store's calls under its limit per 10 seconds, for every stream of a sync.
 
-    Why custom: the signature is an HMAC over the request target exactly as it goes on the wire,
-    after the paginator and the cursor have added their parameters, so it can only be computed on
-    the prepared request. `requests` runs this as the session's `auth` hook, last, and again for
-    every retry. Credentials are read per call, not at construction, because the selective
-    authenticator builds every branch whatever the config holds.
+    The limit is the smaller of the user's `calls_per_10_seconds` (if set) and the limit the
+    store reports in `X-AC-Call-Limit` (`used/allowed`) on every answer. Until the first answer,
+    the smallest plan's 5 calls are assumed; a store that sends no such header is not paced
+    unless the user set a limit. The window is half a second longer than the server's, so that
+    network jitter cannot push one call too many into its ten seconds. Calls reserve their
+    moment under a lock and then sleep outside it, so parallel streams share one budget.
+    """
+
+    WINDOW_SECONDS = 10.5
+    FIRST_GUESS = 5
+    _HISTORY = 1000  # reservations kept: more than any plan's limit
+
+    _by_store: "dict[Any, CallPacer]" = {}
+    _registry_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reserved: "collections.deque[float]" = collections.deque(maxlen=self._HISTORY)
+        self.reported_limit: Optional[int] = None
+        self._answered = False
+
+    @classmethod
+    def for_store(cls, key: Any) -> "CallPacer":
+        with cls._registry_lock:
+            pacer = cls._by_store.get(key)
+            if pacer is None:
+                pacer = cls._by_store[key] = cls()
+            return pacer
+
+    @classmethod
+    def forget_all(cls) -> None:
+        """Drop every store's history (tests run many syncs in one process)."""
+        with cls._registry_lock:
+            cls._by_store.clear()
+
+    def limit(self, user_limit: Optional[int]) -> Optional[int]:
+        known = self.reported_limit if self._answered else self.FIRST_GUESS
+        limits = [n for n in (known, user_limit) if n]
+        return min(limits) if limits else None
+
+    def wait_for_turn(self, user_limit: Optional[int]) -> None:
+        with self._lock:
+            now = time.monotonic()
+            limit = self.limit(user_limit)
+            moment = now
+            if limit is not None and len(self._reserved) >= limit:
+                moment = max(now, self._reserved[-limit] + self.WINDOW_SECONDS)
+            if self._reserved and self._reserved[-1] > moment:
+                moment = self._reserved[-1]
+            self._reserved.append(moment)
+        if moment > now:
+            time.sleep(moment - now)
+
+    def learn(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        """A `requests` response hook: reads `X-AC-Call-Limit` (e.g. `7/50`)."""
+        allowed = _reported_limit(response.headers.get("X-AC-Call-Limit"))
+        with self._lock:
+            self._answered = True
+            if allowed is not None:
+                self.reported_limit = allowed
+        return response
+
+
+def _reported_limit(header: Optional[str]) -> Optional[int]:
+    _, slash, allowed = (header or "").partition("/")
+    try:
+        value = int(allowed) if slash else 0
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+@dataclass
+class _PacedAuthenticator(DeclarativeAuthenticator):
+    """What both authentication methods share: every call waits for its turn under the store's
+    limit (see CallPacer) before its credentials are added.
+
+    Why custom: the CDK's call budget has a fixed rate, and cannot read the limit the store
+    reports in `X-AC-Call-Limit` (`used/allowed` is not a plain number). The authenticator is the
+    one place every request of every stream passes, just before it is sent, as `requests` runs
+    it last when preparing a request; credentials are read per call, not at construction,
+    because the selective authenticator builds every branch whatever the config holds.
     """
 
     config: Mapping[str, Any]
@@ -207,14 +327,19 @@ class CentralApiRouterAuthenticator(DeclarativeAuthenticator):
     def _credentials(self) -> Mapping[str, Any]:
         return self.config.get("credentials") or {}
 
+    def _store_key(self, request: requests.PreparedRequest) -> Any:
+        return (urllib.parse.urlsplit(request.url or "").hostname, request.headers.get("X-AC-PUB-Site-ID"))
+
+    def _add_credentials(self, request: requests.PreparedRequest) -> None:
+        raise NotImplementedError
+
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        credentials = self._credentials()
-        user = str(credentials.get("user_name", ""))
-        request.headers["X-AC-PUB-Site-ID"] = str(credentials.get("site_id", ""))
-        request.headers["X-AC-PUB-User"] = user
-        request.headers["X-AC-PUB-Auth-Signature"] = router_signature(
-            str(credentials.get("user_secret", "")), request.method or "GET", request.path_url, user
-        )
+        self._add_credentials(request)
+        pacer = CallPacer.for_store(self._store_key(request))
+        user_limit = self.config.get("calls_per_10_seconds")
+        pacer.wait_for_turn(int(user_limit) if user_limit else None)
+        if pacer.learn not in request.hooks["response"]:
+            request.register_hook("response", pacer.learn)
         return request
 
     @property
@@ -227,6 +352,34 @@ class CentralApiRouterAuthenticator(DeclarativeAuthenticator):
 
     def get_auth_header(self) -> Mapping[str, Any]:
         return {}
+
+
+@dataclass
+class StoreTokenAuthenticator(_PacedAuthenticator):
+    """Sends the store's access token in `X-AC-Auth-Token`, paced (see _PacedAuthenticator)."""
+
+    def _add_credentials(self, request: requests.PreparedRequest) -> None:
+        request.headers["X-AC-Auth-Token"] = str(self._credentials().get("access_token", ""))
+
+
+@dataclass
+class CentralApiRouterAuthenticator(_PacedAuthenticator):
+    """Signs every request sent through Cart.com's Central API Router, paced (see
+    _PacedAuthenticator).
+
+    Why custom: the signature is an HMAC over the request target exactly as it goes on the wire,
+    after the paginator and the cursor have added their parameters, so it can only be computed on
+    the prepared request.
+    """
+
+    def _add_credentials(self, request: requests.PreparedRequest) -> None:
+        credentials = self._credentials()
+        user = str(credentials.get("user_name", ""))
+        request.headers["X-AC-PUB-Site-ID"] = str(credentials.get("site_id", ""))
+        request.headers["X-AC-PUB-User"] = user
+        request.headers["X-AC-PUB-Auth-Signature"] = router_signature(
+            str(credentials.get("user_secret", "")), request.method or "GET", request.path_url, user
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -540,3 +693,53 @@ def retry_after_seconds(value: Optional[str], ceiling: float = 600.0) -> Optiona
         seconds = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
     # A reset time already passed (clock skew) still gets a one-second pause, never a hammering.
     return min(max(seconds, 1.0), ceiling)
+
+
+# ---------------------------------------------------------------------------------------------
+# Two per-record hot spots of airbyte-cdk 7's concurrent cursor
+# ---------------------------------------------------------------------------------------------
+
+
+def _fast_cursor_bookkeeping() -> None:
+    """Makes the CDK's per-record cursor bookkeeping cheap, without changing what it computes.
+
+    Why here: for every record, the CDK's ConcurrentCursor.observe parses the record's cursor
+    value with `strptime` and looks its slice up twice in a dict, and `StreamSlice.__hash__`
+    serializes the slice to JSON and SHA-256s it on each lookup. That was about a third of this
+    connector's CPU time (py-spy, see bench/). The manifest cannot reach the cursor (the CDK
+    builds it), so this module, which the CDK loads before any stream exists, gives both a fast
+    path: a slice's hash is computed once (slices are immutable: `__setitem__` raises), and a
+    value in this connector's own state format (`YYYY-MM-DDTHH:MM:SS.ffffffZ`, as NormalizeDates
+    writes every `updated_at`) is read with `datetime.fromisoformat`, which gives the same
+    aware UTC datetime as `strptime` plus `replace(tzinfo=utc)`. Anything else takes the CDK's
+    own code. unit_tests/test_timestamps.py holds both to the CDK's results.
+    """
+    from airbyte_cdk.sources.declarative.datetime.datetime_parser import DatetimeParser
+    from airbyte_cdk.sources.types import StreamSlice
+
+    if getattr(DatetimeParser.parse, "_cart_fast_path", False):
+        return  # already in place (this file can be loaded under two module names)
+
+    slice_hash = StreamSlice.__hash__
+
+    def hash_once(self: Any) -> int:
+        cached = self.__dict__.get("_cart_hash")
+        if cached is None:
+            cached = self.__dict__["_cart_hash"] = slice_hash(self)
+        return cached
+
+    parse = DatetimeParser.parse
+    from_iso = datetime.datetime.fromisoformat
+    state_form = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", re.ASCII).fullmatch
+
+    def parse_utc_format_fast(self: Any, date: Any, format: str) -> datetime.datetime:
+        if format == UTC_FORMAT and date.__class__ is str and state_form(date):
+            return from_iso(date)  # raises ValueError for an impossible date, as strptime does
+        return parse(self, date, format)
+
+    parse_utc_format_fast._cart_fast_path = True  # type: ignore[attr-defined]
+    StreamSlice.__hash__ = hash_once  # type: ignore[method-assign]
+    DatetimeParser.parse = parse_utc_format_fast  # type: ignore[method-assign]
+
+
+_fast_cursor_bookkeeping()

@@ -9,6 +9,7 @@ from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
 from airbyte_cdk.test.state_builder import StateBuilder
 
+from source_cart.components import CallPacer
 from source_cart.source import SourceCart
 
 START = "2021-01-01T00:00:00Z"
@@ -80,3 +81,9 @@ def no_sleep(monkeypatch: pytest.MonkeyPatch) -> List[float]:
 
     monkeypatch.setattr(time, "sleep", lambda seconds: waits.append(seconds))
     return waits
+
+
+@pytest.fixture(autouse=True)
+def fresh_call_pacer() -> None:
+    """Each test starts with no call history and no limit learned from an earlier test's store."""
+    CallPacer.forget_all()

@@ -69,6 +69,8 @@ class FakeCart:
         self.max_count = max_count
         self.requests: List[Dict[str, str]] = []
         self.before_request: Optional[Callable[["FakeCart", int], None]] = None
+        # When set, every answer carries `X-AC-Call-Limit: <calls so far>/<call_limit>`.
+        self.call_limit: Optional[int] = None
 
     @property
     def url(self) -> str:
@@ -80,6 +82,8 @@ class FakeCart:
     def _answer(self, request: Any, context: Any) -> Any:
         query = {k: v[0] for k, v in parse_qs(urlsplit(request.url).query).items()}
         self.requests.append(query)
+        if self.call_limit is not None:
+            context.headers["X-AC-Call-Limit"] = f"{len(self.requests)}/{self.call_limit}"
         if self.token is not None and request.headers.get("X-AC-Auth-Token") != self.token:
             context.status_code = 401
             return {"status_code": 401, "message": "Unauthorized", "details": "Invalid or missing access token."}

@@ -46,3 +46,65 @@ def test_record_dates_are_emitted_in_utc_and_blank_dates_as_null():
         "note": "2021-07-01T08:59:28-05:00",
         "variants": [{"id": 2, "updated_at": "2021-01-01T06:00:00.000000Z", "expires_at": None}],
     }
+
+
+def test_the_fast_path_for_whole_hour_offsets_agrees_with_full_parsing():
+    # to_utc moves whole-hour offsets on the text; it must say exactly what parsing says,
+    # across day, month, year and leap-day boundaries, fraction lengths and odd values.
+    import random
+
+    from source_cart.components import _to_utc_parsed
+
+    rng = random.Random(7)
+    samples = [
+        "2024-02-29T23:59:59.9999999-05:00", "2024-03-01T00:00:00+14:00", "2023-12-31T19:00:00-05:00",
+        "2021-07-01T08:59:28.1-00:00", "2021-07-01T24:00:00-05:00", "2021-07-01T08:60:00-05:00",
+        "2021-07-01T08:59:60-05:00", "2021-02-30T08:00:00-05:00", "2021-07-01T08:59:28.-05:00",
+        "2021-07-01T08:59:28.12a-05:00", "2021-07-01T08:59:28,5-05:00", "0001-01-01T00:30:00+01:00",
+        "9999-12-31T23:00:00-01:00", "2021-07-01T08:59:28.457+05:30", "2021-07-01X08:59:28-05:00",
+    ]
+    for _ in range(3000):
+        fraction = "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 7)))
+        samples.append(
+            f"{rng.randint(1990, 2030):04d}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+            f"T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}"
+            + (f".{fraction}" if fraction else "")
+            + f"{rng.choice('+-')}{rng.randint(0, 14):02d}:00"
+        )
+    for value in samples:
+        assert to_utc(value) == _to_utc_parsed(value), value
+
+
+def test_the_cursor_reads_state_format_values_as_the_cdk_would():
+    # components.py gives the CDK's DatetimeParser a fast path for the state format; it must
+    # give what strptime gives, and leave every other value to strptime.
+    import datetime
+
+    from airbyte_cdk.sources.declarative.datetime.datetime_parser import DatetimeParser
+
+    import source_cart.components  # noqa: F401  (installs the fast path)
+
+    parser = DatetimeParser()
+    assert getattr(DatetimeParser.parse, "_cart_fast_path", False)
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
+    for value in ["2021-07-01T13:59:28.457123Z", "2024-02-29T23:59:59.999999Z", "0001-01-01T00:00:00.000000Z"]:
+        expected = datetime.datetime.strptime(value, fmt).replace(tzinfo=datetime.timezone.utc)
+        got = parser.parse(value, fmt)
+        assert got == expected and got.tzinfo == expected.tzinfo and got.utcoffset() == datetime.timedelta(0)
+    for bad in ["2021-07-01T13:59:28.45712xZ", "2021-02-30T13:59:28.457123Z", "2021-07-01 13:59:28.457123Z",
+                "2021-07-01T13:59:28.457123+00:00", "2021-07-01T13:59:28.\u0664\u0665\u0667123Z"]:
+        with pytest.raises(ValueError):
+            parser.parse(bad, fmt)
+    assert parser.parse("2021-07-01", "%Y-%m-%d") == datetime.datetime(2021, 7, 1, tzinfo=datetime.timezone.utc)
+
+
+def test_a_slice_hashes_as_the_cdk_would_and_only_once():
+    from airbyte_cdk.sources.types import StreamSlice
+    from airbyte_cdk.utils.slice_hasher import SliceHasher
+
+    import source_cart.components  # noqa: F401
+
+    window = StreamSlice(partition={}, cursor_slice={"start_time": "2021-01-01", "end_time": "2021-02-01"})
+    assert hash(window) == hash(SliceHasher.hash(stream_slice=dict(window)))
+    assert hash(window) == hash(StreamSlice(partition={}, cursor_slice=dict(window.cursor_slice)))
+    assert window.__dict__["_cart_hash"] == SliceHasher.hash(stream_slice=dict(window))  # kept, not recomputed
