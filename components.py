@@ -257,6 +257,7 @@ class CallPacer:
         self._reserved: "collections.deque[float]" = collections.deque(maxlen=self._HISTORY)
         self.reported_limit: Optional[int] = None
         self._answered = False
+        self._first_answer = threading.Event()
 
     @classmethod
     def for_store(cls, key: Any) -> "CallPacer":
@@ -286,7 +287,14 @@ class CallPacer:
                 moment = max(now, self._reserved[-limit] + self.WINDOW_SECONDS)
             if self._reserved and self._reserved[-1] > moment:
                 moment = self._reserved[-1]
-            self._reserved.append(moment)
+            guessing = moment > now and not self._answered
+            if not guessing:
+                self._reserved.append(moment)
+        if guessing:
+            # Held back by the first guess: wait for the store's first answer, which says the
+            # real limit, then take a turn under that (or under the guess, if none comes).
+            self._first_answer.wait(moment - now)
+            return self.wait_for_turn(user_limit)
         if moment > now:
             time.sleep(moment - now)
 
@@ -297,6 +305,7 @@ class CallPacer:
             self._answered = True
             if allowed is not None:
                 self.reported_limit = allowed
+        self._first_answer.set()
         return response
 
 
@@ -447,6 +456,12 @@ class RecordsUnderKey(RecordExtractor):
         self._key = self.record_key or parameters.get("record_key") or parameters["resource"]
         self._start = to_utc(self.config.get("start_date"))
         self._end = to_utc(self.config.get("end_date")) or "9999"
+        days = int(self.config.get("window_in_days") or 0)
+        if days > 0 and isinstance(self._start, str) and self._start.endswith("Z"):
+            # That page belongs to the first window, [start_date, start_date + days]: what lies
+            # beyond is read (and emitted) by its own window.
+            first_window_end = datetime.datetime.fromisoformat(self._start) + datetime.timedelta(days=days)
+            self._end = min(self._end, first_window_end.strftime(UTC_FORMAT))
 
     def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[str, Any]]:
         body = json_body(response)
@@ -471,7 +486,7 @@ class RecordsUnderKey(RecordExtractor):
         )
         if records and "updated_at=" not in (response.request.url or "") and "updated_at" in records[0]:
             # A first sync's unfiltered first page (see the manifest) may hold records updated
-            # outside [start_date, end_date]: leave those out, keep those without updated_at.
+            # outside its window: leave those out, keep those without updated_at.
             return [r for r in records if not r.get("updated_at") or self._start <= to_utc(r["updated_at"]) <= self._end]
         return records
 

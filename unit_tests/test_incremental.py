@@ -182,7 +182,9 @@ def test_windows_checkpoint_each_window_and_share_their_boundary():
         (1, "2021-01-05T00:00:00Z"), (2, "2021-01-11T00:00:00Z"), (3, "2021-01-15T00:00:00Z"),
     ))
     output = run(cart, window_in_days=10, end_date="2021-01-21T00:00:00Z")
-    assert sorted(set(ids(output))) == [1, 2, 3]
+    # The first window's unfiltered page also lists records of later windows: they are left
+    # to their own window, so only the record on the shared boundary instant comes twice.
+    assert sorted(ids(output)) == [1, 2, 2, 3]
     bounds = sorted(r.get("updated_at", "") for r in cart.requests)
     assert bounds == [
         "",  # the first window of a first sync starts unfiltered

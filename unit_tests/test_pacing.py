@@ -88,3 +88,26 @@ def test_without_a_reported_or_configured_limit_only_the_first_calls_are_held_to
     sent_at = sync_sending_times(virtual_clock, orders_cart(20), config(page_size=2))
     assert len(sent_at) >= 10
     assert sent_at[-1] - sent_at[0] < 0.1
+
+
+def test_calls_held_by_the_first_guess_go_as_soon_as_the_store_reports_a_higher_limit(no_sleep):
+    import threading
+
+    import requests
+
+    from source_cart.components import CallPacer
+
+    pacer = CallPacer()
+    for _ in range(CallPacer.FIRST_GUESS):
+        pacer.wait_for_turn(None)  # the first five go at once, before any answer
+    sixth = threading.Thread(target=pacer.wait_for_turn, args=(None,))
+    sixth.start()
+    sixth.join(0.2)
+    assert sixth.is_alive(), "a sixth call waits for the store's first answer"
+    answer = requests.Response()
+    answer.headers["X-AC-Call-Limit"] = "5/50"
+    pacer.learn(answer)
+    sixth.join(5)
+    assert not sixth.is_alive()
+    assert no_sleep == [], "nothing waits for the window once the store says it allows 50"
+    assert pacer.limit(None) == 50 and pacer.limit(20) == 20
