@@ -174,10 +174,17 @@ class NormalizeDates(RecordTransformation):
             date_keys = tuple(k for k in record if k.endswith(_DATE_SUFFIXES) or k == self.cursor_field)
             list_keys = tuple(k for k, v in record.items() if v.__class__ is list)
             self._layout = (len(record), date_keys, list_keys)
+        converted: "dict[str, Any]" = {}  # a record's dates often repeat (created = updated)
         for key in date_keys:
             value = record.get(key)
             if value.__class__ is str:
-                record[key] = to_utc(value) if value else None
+                if not value:
+                    record[key] = None
+                    continue
+                utc = converted.get(value)
+                if utc is None:
+                    utc = converted[value] = to_utc(value)
+                record[key] = utc
         for key in list_keys:
             for nested in record.get(key) or ():
                 if nested.__class__ is dict:

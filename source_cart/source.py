@@ -77,6 +77,9 @@ class SourceCart(YamlDeclarativeSource):
         config_path: Optional[str] = None,
     ) -> None:
         register_components()
+        # A read builds only the streams its catalog selects (a stream costs milliseconds to
+        # build from the manifest, and there are fifty); discover and check build them all.
+        self._selected_stream_names = {s.stream.name for s in catalog.streams} if catalog else None
         super().__init__(
             path_to_yaml=str(MANIFEST_PATH),
             catalog=catalog,
@@ -84,6 +87,14 @@ class SourceCart(YamlDeclarativeSource):
             state=state,
             config_path=config_path,
         )
+
+    def streams(self, config: Mapping[str, Any]) -> List[Any]:
+        if not self._selected_stream_names:
+            return super().streams(config)
+        self._prepare_for_stream_build()
+        all_configs = self._stream_configs(self._source_config) + self.dynamic_streams
+        selected = [c for c in all_configs if c.get("name") in self._selected_stream_names]
+        return self._create_streams(selected, all_configs)
 
     @classmethod
     def read_state(cls, state_path: str) -> List[AirbyteStateMessage]:

@@ -48,3 +48,16 @@ def test_full_refresh_stream_offers_no_incremental_mode():
     assert modes["coupon_codes"] == [SyncMode.full_refresh]
     assert SyncMode.incremental in modes["orders"] and SyncMode.incremental in modes["order_statuses"]
     assert len(modes) == 50
+
+
+def test_a_read_builds_only_the_streams_its_catalog_selects():
+    from airbyte_cdk.test.catalog_builder import CatalogBuilder
+
+    from source_cart.source import SourceCart
+    from unit_tests.conftest import TOKEN_CONFIG
+
+    catalog = CatalogBuilder().with_stream("orders", SyncMode.incremental).with_stream("products", SyncMode.full_refresh).build()
+    reading = SourceCart(catalog=catalog, config=TOKEN_CONFIG, state=[])
+    assert sorted(s.name for s in reading.streams(TOKEN_CONFIG)) == ["orders", "products"]
+    discovering = SourceCart(config=TOKEN_CONFIG)
+    assert len(discovering.streams(TOKEN_CONFIG)) == 50
