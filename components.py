@@ -62,8 +62,8 @@ def to_utc(value: Any) -> Any:
     UTC. Anything that is not a timestamp (None, "", garbage) is returned unchanged.
 
     This runs for every date of every record, so the usual shape (whole-hour offset) is done
-    on the text: only the date and hour move, and that shift is looked up per distinct
-    local hour. Everything else goes through `datetime` (`_to_utc_parsed`).
+    on the text: only the hour moves, and the day when it crosses midnight, with the days
+    looked up per distinct local date. Everything else goes through `datetime`.
     """
     if value.__class__ is not str:
         return value
@@ -76,32 +76,48 @@ def to_utc(value: Any) -> Any:
             fraction = value[20 : size - 6]
         else:
             fraction = "0" if size == 25 else ""
-        minutes, seconds = value[14:16], value[17:19]
+        hour, minutes, seconds = value[11:13], value[14:16], value[17:19]
         if (
             fraction.isdigit()
             and value[13] == ":" == value[16]
+            and hour.isdigit() and hour < "24"
             and minutes.isdigit() and minutes < "60"
             and seconds.isdigit() and seconds < "60"
         ):
-            moved = _utc_hour(value[:13], value[size - 6 :])
-            if moved is not None:
-                return f"{moved}:{minutes}:{seconds}.{fraction[:6].ljust(6, '0')}Z"
+            day = _utc_days(value[:10], value[size - 6 :])
+            if day is not None:
+                shift, before, same, after = day
+                utc_hour = int(hour) + shift
+                date = same if 0 <= utc_hour < 24 else before if utc_hour < 0 else after
+                if date is not None:
+                    return f"{date}T{utc_hour % 24:02d}:{minutes}:{seconds}.{fraction[:6].ljust(6, '0')}Z"
     return _to_utc_parsed(value)
 
 
-_UTC_HOURS: "dict[tuple, Optional[str]]" = {}
+_UTC_DAYS: "dict[tuple, Any]" = {}
 
 
-def _utc_hour(local_hour: str, offset: str) -> Optional[str]:
-    """`YYYY-MM-DDTHH` in UTC for a local hour and its `±HH:MM` offset; None if not a date."""
-    key = (local_hour, offset)
-    moved = _UTC_HOURS.get(key, _UTC_HOURS)
-    if moved is _UTC_HOURS:
-        if len(_UTC_HOURS) > 100_000:
-            _UTC_HOURS.clear()
-        parsed = _to_utc_parsed(f"{local_hour}:00:00{offset}")
-        moved = _UTC_HOURS[key] = parsed[:13] if parsed.endswith("Z") and len(parsed) == 27 else None
-    return moved  # type: ignore[return-value]
+def _utc_days(local_date: str, offset: str) -> Optional[tuple]:
+    """For a local date and its `±HH:00` offset: the hours to add to reach UTC, and the dates
+    of the day before, the same day and the day after (None past year 1 or 9999); None if
+    `local_date` is not a date. Kept per distinct (date, offset): a store has few."""
+    key = (local_date, offset)
+    days = _UTC_DAYS.get(key, _UTC_DAYS)
+    if days is _UTC_DAYS:
+        if len(_UTC_DAYS) > 100_000:
+            _UTC_DAYS.clear()
+        try:
+            day = datetime.date.fromisoformat(local_date)
+            hours = int(offset[1:3])
+        except ValueError:
+            days = None
+        else:
+            one = datetime.timedelta(days=1)
+            before = (day - one).isoformat() if day > datetime.date.min else None
+            after = (day + one).isoformat() if day < datetime.date.max else None
+            days = (-hours if offset[0] == "+" else hours, before, local_date, after)
+        _UTC_DAYS[key] = days
+    return days  # type: ignore[return-value]
 
 
 @functools.lru_cache(maxsize=8192)
