@@ -94,15 +94,20 @@ class RateLimiter:
     UNLIMITED_ALLOWED = 1_000_000
 
     def __init__(self, limit: int, window: str = "fixed", retry_after: str = "date",
-                 window_seconds: float = 10.0):
-        self.configure(limit, window, retry_after, window_seconds)
+                 window_seconds: float = 10.0, others: int = 0):
+        self.configure(limit, window, retry_after, window_seconds, others)
 
     def configure(self, limit: int, window: str = "fixed", retry_after: str = "date",
-                  window_seconds: float = 10.0):
+                  window_seconds: float = 10.0, others: int = 0):
+        """`others`: calls that other apps sharing the store's budget make at the start of
+        each (fixed) window; they count against the limit like the client's own."""
         if window not in ("fixed", "sliding"):
             raise ValueError("window must be fixed or sliding")
         if retry_after not in ("date", "seconds"):
             raise ValueError("retry_after must be date or seconds")
+        if others and window != "fixed":
+            raise ValueError("others (calls of other apps) needs a fixed window")
+        self.others = max(0, int(others))
         self.limit = int(limit)
         self.window = window
         self.retry_after = retry_after
@@ -122,7 +127,7 @@ class RateLimiter:
         if self.window == "fixed":
             if self.window_start is None or now >= self.window_start + self.window_seconds:
                 self.window_start = now
-                self.used = 0
+                self.used = self.others
             return self.used
         while self.stamps and self.stamps[0] <= now - self.window_seconds:
             self.stamps.popleft()
@@ -156,7 +161,7 @@ class RateLimiter:
 
     def describe(self) -> dict:
         return {"limit": self.limit, "window": self.window, "retry_after": self.retry_after,
-                "window_seconds": self.window_seconds, "call_limit": self.peek()}
+                "window_seconds": self.window_seconds, "others": self.others, "call_limit": self.peek()}
 
 
 class Faults:
@@ -444,7 +449,8 @@ class SandboxState:
             cur = self.limiter
             self.limiter.configure(a.get("limit", cur.limit), a.get("window", cur.window),
                                    a.get("retry_after", cur.retry_after),
-                                   a.get("window_seconds", cur.window_seconds))
+                                   a.get("window_seconds", cur.window_seconds),
+                                   a.get("others", cur.others))
             return self.limiter.describe()
         raise QueryError(f"unknown action type {typ!r}")
 
@@ -911,7 +917,8 @@ class Control:
         if request.method == "POST":
             lim.configure(body.get("limit", lim.limit), body.get("window", lim.window),
                           body.get("retry_after", lim.retry_after),
-                          body.get("window_seconds", lim.window_seconds))
+                          body.get("window_seconds", lim.window_seconds),
+                          body.get("others", lim.others))
         return lim.describe()
 
     SETTINGS = ("max_page_size", "next_page_params", "scope_status", "tokens", "limited_tokens",

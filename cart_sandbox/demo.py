@@ -147,7 +147,6 @@ def run(sb, db_path: Path) -> int:
         "credentials": {"auth_type": "SINGLE_STORE_ACCESS_TOKEN", "access_token": sb.token,
                         "store_name": sb.store_domain},
         "start_date": START_DATE,
-        "calls_per_10_seconds": 1000,  # the sandbox runs without a rate limit here
     }
     executable = Path(sys.executable).parent / "source-cart"
     source = ab.get_source("source-cart", config=config, local_executable=executable)

@@ -116,9 +116,11 @@ class ControlClient:
         return self.call("DELETE", "/faults")
 
     def set_rate_limit(self, limit: int | None = None, window: str | None = None,
-                       retry_after: str | None = None, window_seconds: float | None = None) -> dict:
+                       retry_after: str | None = None, window_seconds: float | None = None,
+                       others: int | None = None) -> dict:
+        """`others`: calls other apps sharing the budget make in each (fixed) window."""
         body = {k: v for k, v in dict(limit=limit, window=window, retry_after=retry_after,
-                                      window_seconds=window_seconds).items() if v is not None}
+                                      window_seconds=window_seconds, others=others).items() if v is not None}
         return self.call("POST", "/rate_limit", body)
 
     def settings(self, **values) -> dict:

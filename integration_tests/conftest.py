@@ -174,6 +174,6 @@ def sandbox():
 def connector(sandbox: Sandbox, tmp_path: Path) -> Connector:
     """A connector runner on freshly generated data, with no faults, hooks or rate limit."""
     sandbox.control.reset(seed=11, size="small")  # also clears stats, faults and hooks
-    sandbox.control.set_rate_limit(limit=0)
+    sandbox.control.set_rate_limit(limit=0, window="fixed", others=0)
     sandbox.control.settings(max_page_size=1000, scope_status=403)
     return Connector(sandbox, tmp_path)

@@ -18,7 +18,7 @@ def sandbox():
 def sb(sandbox):
     c = sandbox.control
     c.reset(seed=1, size="small")  # also clears stats, faults and hooks
-    c.set_rate_limit(limit=0, window="fixed", retry_after="date", window_seconds=10)
+    c.set_rate_limit(limit=0, window="fixed", retry_after="date", window_seconds=10, others=0)
     c.settings(max_page_size=1000, next_page_params="all", scope_status=403)
     c.set_clock(real=True)
     return sandbox

@@ -49,3 +49,12 @@ def test_sliding_window(api, sb):
 
 def test_unlimited_still_reports_usage(api, sb):
     assert api.get("order_statuses").headers["X-AC-Call-Limit"].startswith("1/")
+
+
+def test_calls_of_other_apps_share_the_window(api, sb):
+    sb.control.set_rate_limit(limit=5, others=3, window_seconds=1.0, retry_after="seconds")
+    seen = [api.get("order_statuses") for _ in range(3)]
+    assert [r.status_code for r in seen] == [200, 200, 429]
+    assert [r.headers["X-AC-Call-Limit"] for r in seen] == ["4/5", "5/5", "5/5"]
+    time.sleep(1.05)  # a new window: the other apps spend their three calls again
+    assert api.get("order_statuses").headers["X-AC-Call-Limit"] == "4/5"
