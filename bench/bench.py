@@ -805,7 +805,7 @@ def main() -> int:
                     help="our peak memory at one million orders (on by default, about 4 minutes)")
     ap.add_argument("--no-million", dest="million", action="store_false", help="skip the million-orders run")
     ap.add_argument("--torture", action="store_true", help="also the fault torture (our connector only)")
-    ap.add_argument("--reps", type=int, default=2, help="zero-latency runs per connector (best kept)")
+    ap.add_argument("--reps", type=int, default=3, help="zero-latency runs per connector (best kept)")
     ap.add_argument("--only", default="", help="comma-separated parts: token,zero,rate,latency,million,torture")
     ap.add_argument("--ours-venv", default=str(ROOT / ".venv"), help="virtualenv of this connector (default .venv)")
     ap.add_argument("--old-venv", default=str(OLD_VENV_DEFAULT), help="virtualenv of the earlier connector")
