@@ -13,6 +13,7 @@ import functools
 import hashlib
 import hmac
 import re
+import sys
 import threading
 import time
 import urllib.parse
@@ -70,19 +71,27 @@ def to_utc(value: Any) -> Any:
     size = len(value)
     if size == 27 and value[26] == "Z" and value[19] == ".":
         return value  # already in this form
-    # `YYYY-MM-DDTHH:MM:SS[.fraction]±HH:00`
-    if size >= 25 and value[10] == "T" and value[size - 6] in "+-" and value.endswith(":00"):
+    # `YYYY-MM-DDTHH:MM:SS[.fraction]±HH:00`, in ASCII (`isdigit` alone takes any script's digits)
+    if (
+        size >= 25
+        and value[10] == "T"
+        and value[size - 6] in "+-"
+        and value.endswith(":00")
+        and value.isascii()
+    ):
         if value[19] == ".":
             fraction = value[20 : size - 6]
         else:
             fraction = "0" if size == 25 else ""
         hour, minutes, seconds = value[11:13], value[14:16], value[17:19]
+        offset_hours = value[size - 5 : size - 3]
         if (
             fraction.isdigit()
             and value[13] == ":" == value[16]
             and hour.isdigit() and hour < "24"
             and minutes.isdigit() and minutes < "60"
             and seconds.isdigit() and seconds < "60"
+            and offset_hours.isdigit() and offset_hours < "24"
         ):
             day = _utc_days(value[:10], value[size - 6 :])
             if day is not None:
@@ -106,16 +115,18 @@ def _utc_days(local_date: str, offset: str) -> Optional[tuple]:
     if days is _UTC_DAYS:
         if len(_UTC_DAYS) > 100_000:
             _UTC_DAYS.clear()
-        try:
-            day = datetime.date.fromisoformat(local_date)
-            hours = int(offset[1:3])
-        except ValueError:
-            days = None
-        else:
-            one = datetime.timedelta(days=1)
-            before = (day - one).isoformat() if day > datetime.date.min else None
-            after = (day + one).isoformat() if day < datetime.date.max else None
-            days = (-hours if offset[0] == "+" else hours, before, local_date, after)
+        days = None
+        if local_date[4] == "-" == local_date[7] and (local_date[:4] + local_date[5:7] + local_date[8:]).isdigit():
+            try:
+                day = datetime.date(int(local_date[:4]), int(local_date[5:7]), int(local_date[8:]))
+            except ValueError:
+                pass
+            else:
+                hours = int(offset[1:3])
+                one = datetime.timedelta(days=1)
+                before = (day - one).isoformat() if day > datetime.date.min else None
+                after = (day + one).isoformat() if day < datetime.date.max else None
+                days = (-hours if offset[0] == "+" else hours, before, day.isoformat(), after)
         _UTC_DAYS[key] = days
     return days  # type: ignore[return-value]
 
@@ -262,14 +273,15 @@ class CallPacer:
 
     The limit is the smaller of the user's `calls_per_10_seconds` (if set) and the limit the
     store reports in `X-AC-Call-Limit` (`used/allowed`) on every answer. Until the first answer,
-    the smallest plan's 5 calls are assumed; a store that sends no such header is not paced
-    unless the user set a limit. The window is half a second longer than the server's, so that
+    the smallest plan's 5 calls are assumed; answers without the header (a proxy's error page,
+    a router that drops it) leave the top plan's 50, which Cart.com never exceeds. The window is half a second longer than the server's, so that
     network jitter cannot push one call too many into its ten seconds. Calls reserve their
     moment under a lock and then sleep outside it, so parallel streams share one budget.
     """
 
     WINDOW_SECONDS = 10.5
     FIRST_GUESS = 5
+    WITHOUT_HEADER = 50
     _HISTORY = 1000  # reservations kept: more than any plan's limit
 
     _by_store: "dict[Any, CallPacer]" = {}
@@ -297,9 +309,11 @@ class CallPacer:
             cls._by_store.clear()
 
     def limit(self, user_limit: Optional[int]) -> Optional[int]:
-        known = self.reported_limit if self._answered else self.FIRST_GUESS
-        limits = [n for n in (known, user_limit) if n]
-        return min(limits) if limits else None
+        if self.reported_limit is not None:
+            known = self.reported_limit
+        else:
+            known = self.WITHOUT_HEADER if self._answered else self.FIRST_GUESS
+        return min(known, user_limit) if user_limit else known
 
     def wait_for_turn(self, user_limit: Optional[int]) -> None:
         with self._lock:
@@ -483,8 +497,12 @@ class RecordsUnderKey(RecordExtractor):
         if days > 0 and isinstance(self._start, str) and self._start.endswith("Z"):
             # That page belongs to the first window, [start_date, start_date + days]: what lies
             # beyond is read (and emitted) by its own window.
-            first_window_end = datetime.datetime.fromisoformat(self._start) + datetime.timedelta(days=days)
-            self._end = min(self._end, first_window_end.strftime(UTC_FORMAT))
+            try:
+                first_window_end = datetime.datetime.strptime(self._start, UTC_FORMAT) + datetime.timedelta(days=days)
+            except (ValueError, OverflowError):
+                pass
+            else:
+                self._end = min(self._end, first_window_end.isoformat(timespec="microseconds") + "Z")
 
     def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[str, Any]]:
         body = json_body(response)
@@ -738,6 +756,15 @@ def retry_after_seconds(value: Optional[str], ceiling: float = 600.0) -> Optiona
 # ---------------------------------------------------------------------------------------------
 
 
+def _state_text_as_utc(text: str) -> datetime.datetime:
+    """`YYYY-MM-DDTHH:MM:SS.ffffffZ` (shape already checked) as an aware UTC datetime; raises
+    ValueError for an impossible date or time, as strptime does."""
+    return datetime.datetime(
+        int(text[:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), int(text[14:16]),
+        int(text[17:19]), int(text[20:26]), tzinfo=_UTC,
+    )
+
+
 def _fast_cursor_bookkeeping() -> None:
     """Makes the CDK's per-record cursor bookkeeping cheap, without changing what it computes.
 
@@ -748,8 +775,9 @@ def _fast_cursor_bookkeeping() -> None:
     builds it), so this module, which the CDK loads before any stream exists, gives both a fast
     path: a slice's hash is computed once (slices are immutable: `__setitem__` raises), and a
     value in this connector's own state format (`YYYY-MM-DDTHH:MM:SS.ffffffZ`, as NormalizeDates
-    writes every `updated_at`) is read with `datetime.fromisoformat`, which gives the same
-    aware UTC datetime as `strptime` plus `replace(tzinfo=utc)`. Anything else takes the CDK's
+    writes every `updated_at`) is read with `datetime.fromisoformat` (from its digits on
+    Python 3.10), which gives the same aware UTC datetime as `strptime` plus
+    `replace(tzinfo=utc)`. Anything else takes the CDK's
     own code. unit_tests/test_timestamps.py holds both to the CDK's results.
     """
     from airbyte_cdk.sources.declarative.datetime.datetime_parser import DatetimeParser
@@ -767,7 +795,8 @@ def _fast_cursor_bookkeeping() -> None:
         return cached
 
     parse = DatetimeParser.parse
-    from_iso = datetime.datetime.fromisoformat
+    # Python 3.11's fromisoformat reads the trailing Z as UTC; 3.10's does not.
+    from_iso = datetime.datetime.fromisoformat if sys.version_info >= (3, 11) else _state_text_as_utc
     state_form = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", re.ASCII).fullmatch
 
     def parse_utc_format_fast(self: Any, date: Any, format: str) -> datetime.datetime:

@@ -88,6 +88,10 @@ class SourceCart(YamlDeclarativeSource):
             config_path=config_path,
         )
 
+    def _uses_default_streams(self) -> bool:
+        # The override below only narrows a read; check may still build just its own stream.
+        return True
+
     def streams(self, config: Mapping[str, Any]) -> List[Any]:
         if not self._selected_stream_names:
             return super().streams(config)

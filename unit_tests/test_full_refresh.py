@@ -61,3 +61,5 @@ def test_a_read_builds_only_the_streams_its_catalog_selects():
     assert sorted(s.name for s in reading.streams(TOKEN_CONFIG)) == ["orders", "products"]
     discovering = SourceCart(config=TOKEN_CONFIG)
     assert len(discovering.streams(TOKEN_CONFIG)) == 50
+    # check builds only the stream it reads, as the CDK does for an unmodified source
+    assert [s.name for s in discovering._streams_by_name(["order_statuses"])] == ["order_statuses"]

@@ -82,12 +82,14 @@ def test_a_generous_reported_limit_costs_no_waiting(virtual_clock):
     assert sent_at[-1] - sent_at[0] < 0.1
 
 
-def test_without_a_reported_or_configured_limit_only_the_first_calls_are_held_to_the_smallest_plan(virtual_clock):
-    # Until the store has answered once, at most 5 calls (the smallest plan) go out; a store
-    # that reports no limit is then not paced.
-    sent_at = sync_sending_times(virtual_clock, orders_cart(20), config(page_size=2))
-    assert len(sent_at) >= 10
-    assert sent_at[-1] - sent_at[0] < 0.1
+def test_a_store_that_reports_no_limit_is_paced_at_the_top_plan(virtual_clock):
+    # Answers without X-AC-Call-Limit (a proxy, a router that drops it) never mean "no limit":
+    # Cart.com allows no plan more than 50 calls per 10 seconds.
+    cart = FakeCart("orders", "orders", [
+        {"id": i, "updated_at": f"2021-01-{1 + i // 24:02d}T{i % 24:02d}:00:00Z"} for i in range(1, 61)
+    ])
+    sent_at = sync_sending_times(virtual_clock, cart, config(page_size=1))
+    assert_paced(sent_at, 50)
 
 
 def test_calls_held_by_the_first_guess_go_as_soon_as_the_store_reports_a_higher_limit(no_sleep):

@@ -62,14 +62,21 @@ def test_the_fast_path_for_whole_hour_offsets_agrees_with_full_parsing():
         "2021-07-01T08:59:60-05:00", "2021-02-30T08:00:00-05:00", "2021-07-01T08:59:28.-05:00",
         "2021-07-01T08:59:28.12a-05:00", "2021-07-01T08:59:28,5-05:00", "0001-01-01T00:30:00+01:00",
         "9999-12-31T23:00:00-01:00", "2021-07-01T08:59:28.457+05:30", "2021-07-01X08:59:28-05:00",
+        # not ASCII, not a plain date, offsets of a day or more, signs in odd places
+        "2024-01-01T0\u00b2:00:00+05:00", "2024-01-01T00:0\u0663:00+05:00", "2024-01-01T00:00:00.\u0663-05:00",
+        "2024-W01-1T10:00:00+05:00", "2024-001T10:00:00+05:00", "2024-01-01T10:00:00+30:00",
+        "2024-01-01T10:00:00+24:00", "2024-01-01T10:00:00+-5:00", "2024-01-01T10:00:00+ 5:00",
+        "2024-01-01T10:00:00.123456789-05:00", "0001-01-01T05:00:00-05:00", "9999-12-31T20:00:00-05:00",
+        "+2024-01-01T10:00:00+05:00", "2024-1-01T10:00:00+05:00", "2024-01-01T10:00:00+05:00 ",
     ]
     for _ in range(3000):
-        fraction = "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 7)))
+        fraction = "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 9)))
         samples.append(
-            f"{rng.randint(1990, 2030):04d}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+            f"{rng.choice([rng.randint(1, 9999), rng.randint(1990, 2030)]):04d}"
+            f"-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
             f"T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}"
             + (f".{fraction}" if fraction else "")
-            + f"{rng.choice('+-')}{rng.randint(0, 14):02d}:00"
+            + f"{rng.choice('+-')}{rng.randint(0, 23):02d}:00"
         )
     for value in samples:
         assert to_utc(value) == _to_utc_parsed(value), value
@@ -91,6 +98,16 @@ def test_the_cursor_reads_state_format_values_as_the_cdk_would():
         expected = datetime.datetime.strptime(value, fmt).replace(tzinfo=datetime.timezone.utc)
         got = parser.parse(value, fmt)
         assert got == expected and got.tzinfo == expected.tzinfo and got.utcoffset() == datetime.timedelta(0)
+    from source_cart.components import _state_text_as_utc  # what Python 3.10 uses
+
+    for value in ["2021-07-01T13:59:28.457123Z", "2024-02-29T23:59:59.999999Z"]:
+        assert _state_text_as_utc(value) == parser.parse(value, fmt)
+        assert _state_text_as_utc(value).tzinfo == datetime.timezone.utc
+    for impossible in ["2021-02-30T13:59:28.457123Z", "2021-07-01T24:00:00.000000Z", "2021-07-01T23:60:00.000000Z"]:
+        with pytest.raises(ValueError):
+            _state_text_as_utc(impossible)
+        with pytest.raises(ValueError):
+            datetime.datetime.strptime(impossible, fmt)
     for bad in ["2021-07-01T13:59:28.45712xZ", "2021-02-30T13:59:28.457123Z", "2021-07-01 13:59:28.457123Z",
                 "2021-07-01T13:59:28.457123+00:00", "2021-07-01T13:59:28.\u0664\u0665\u0667123Z"]:
         with pytest.raises(ValueError):
