@@ -78,7 +78,8 @@ class SourceCart(YamlDeclarativeSource):
     ) -> None:
         register_components()
         # A read builds only the streams its catalog selects (a stream costs milliseconds to
-        # build from the manifest, and there are fifty); discover and check build them all.
+        # build from the manifest, and there are fifty); discover builds them all, and check
+        # only the one it reads (see _uses_default_streams).
         self._selected_stream_names = {s.stream.name for s in catalog.streams} if catalog else None
         super().__init__(
             path_to_yaml=str(MANIFEST_PATH),
