@@ -26,6 +26,7 @@ import requests
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.declarative.auth.declarative_authenticator import DeclarativeAuthenticator
 from airbyte_cdk.sources.declarative.extractors.record_extractor import RecordExtractor
+from airbyte_cdk.sources.declarative.extractors.record_filter import RecordFilter
 from airbyte_cdk.sources.declarative.interpolation.interpolated_string import InterpolatedString
 from airbyte_cdk.sources.declarative.migrations.state_migration import StateMigration
 from airbyte_cdk.sources.declarative.requesters.error_handlers.default_error_handler import (
@@ -479,10 +480,7 @@ class RecordsUnderKey(RecordExtractor):
     unexpected answer into a silently empty stream. Cart.com's keys are irregular (`items` for
     /order_items, `variants` for /product_variants, ...); each stream names its key, and an
     answer without it stops that stream with the keys it did have, so a wrong key shows at
-    once. It also notes `total_count`, `next_page` and the page as sent for the paginator, and
-    leaves out the records older than start_date that a first sync's unfiltered first page
-    holds (one string comparison a record, on that page only; the CDK's client-side filter
-    renders a Jinja template and parses a date per record, on every page).
+    once. It also notes `total_count`, `next_page` and the page as sent for the paginator.
     """
 
     config: Mapping[str, Any]
@@ -491,18 +489,6 @@ class RecordsUnderKey(RecordExtractor):
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         self._key = self.record_key or parameters.get("record_key") or parameters["resource"]
-        self._start = to_utc(self.config.get("start_date"))
-        self._end = to_utc(self.config.get("end_date")) or "9999"
-        days = int(self.config.get("window_in_days") or 0)
-        if days > 0 and isinstance(self._start, str) and self._start.endswith("Z"):
-            # That page belongs to the first window, [start_date, start_date + days]: what lies
-            # beyond is read (and emitted) by its own window.
-            try:
-                first_window_end = datetime.datetime.strptime(self._start, UTC_FORMAT) + datetime.timedelta(days=days)
-            except (ValueError, OverflowError):
-                pass
-            else:
-                self._end = min(self._end, first_window_end.isoformat(timespec="microseconds") + "Z")
 
     def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[str, Any]]:
         body = json_body(response)
@@ -519,17 +505,52 @@ class RecordsUnderKey(RecordExtractor):
                 failure_type=FailureType.system_error,
             )
         # What the paginator needs is the page as the server sent it: the selector may drop
-        # records afterwards (a first sync's records older than start_date).
+        # records afterwards (see InsideWindow).
         setattr(
             response,
             PAGE_INFO,
             (body.get("total_count"), bool(body.get("next_page")), len(records), records[-1] if records else None),
         )
-        if records and "updated_at=" not in (response.request.url or "") and "updated_at" in records[0]:
-            # A first sync's unfiltered first page (see the manifest) may hold records updated
-            # outside its window: leave those out, keep those without updated_at.
-            return [r for r in records if not r.get("updated_at") or self._start <= to_utc(r["updated_at"]) <= self._end]
         return records
+
+
+@dataclass
+class InsideWindow(RecordFilter):
+    """Keeps the records updated inside the page's window, and those without `updated_at`.
+
+    Why custom: a first sync asks its first page without an `updated_at` filter (see the
+    manifest), the only way to reach records whose `updated_at` is empty; that page also lists
+    records updated before start_date, or in later windows, or after the sync began. The DSL's
+    filter renders a Jinja template and parses a date per record, on every page. Pages come
+    sorted by `updated_at` (or, inside a run of equal timestamps, all of one instant), so the
+    first and last dated records tell whether any record lies outside the window: only then are
+    the records compared one by one, which in practice means on that one page.
+    """
+
+    cursor_field: str = "updated_at"
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        pass  # no condition to interpolate
+
+    def filter_records(
+        self,
+        records: Iterable[Mapping[str, Any]],
+        stream_state: Any,
+        stream_slice: Optional[Mapping[str, Any]] = None,
+        next_page_token: Optional[Mapping[str, Any]] = None,
+    ) -> Iterable[Mapping[str, Any]]:
+        page = records if isinstance(records, list) else list(records)
+        start, end = (stream_slice or {}).get("start_time"), (stream_slice or {}).get("end_time")
+        if not page or not start or not end:
+            return page
+        field = self.cursor_field
+        first = next((r.get(field) for r in page if r.get(field)), None)
+        if first is None:
+            return page  # nothing dated on this page
+        last = next(r.get(field) for r in reversed(page) if r.get(field))
+        if start <= to_utc(first) and to_utc(last) <= end:
+            return page
+        return [r for r in page if not r.get(field) or start <= to_utc(r[field]) <= end]
 
 
 @dataclass
