@@ -194,8 +194,12 @@ def token_config(sb: Sandbox) -> dict:
                             "store_name": sb.store_domain}, "start_date": START_DATE}
 
 
-def discover(exe: Path, config_path: Path, env: dict) -> dict:
-    p = subprocess.run([str(exe), "discover", "--config", str(config_path)], env=env,
+def discover(exe: Path, sb: Sandbox, config: dict, folder: Path) -> dict:
+    """`exe discover` with `config` (written to folder/config.json) against the sandbox."""
+    config_path = folder / "config.json"
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(json.dumps(config))
+    p = subprocess.run([str(exe), "discover", "--config", str(config_path)], env=connector_env(sb),
                        capture_output=True, text=True, timeout=300)
     for line in p.stdout.splitlines():
         try:
@@ -387,11 +391,7 @@ def scenario_token_probe(old_exe: Path, work: Path) -> dict:
     """Show that the earlier connector's single-store token auth sends no token on this CDK."""
     sb = start_sandbox(dict(size="tiny"))
     try:
-        env = connector_env(sb)
-        cfg_path = work / "token-probe" / "config.json"
-        cfg_path.parent.mkdir(parents=True, exist_ok=True)
-        cfg_path.write_text(json.dumps(token_config(sb)))
-        cat = discover(old_exe, cfg_path, env)
+        cat = discover(old_exe, sb, token_config(sb), work / "token-probe")
         run = run_read("earlier/token", old_exe, work / "token-probe", sb, token_config(sb),
                        configured_catalog(cat, ["order_statuses"]), timeout=300)
         entries = run.stats.get("log") or []
@@ -437,10 +437,8 @@ def scenario_zero_latency(exes: dict, work: Path, reps: int) -> dict:
         variants = [("ours", exes["ours"], {}), ("earlier", exes["earlier"], {})]
         catalogs = {}
         for name, exe, extra in variants:
-            cfg_path = work / f"zero-{name}" / "config.json"
-            cfg_path.parent.mkdir(parents=True, exist_ok=True)
-            cfg_path.write_text(json.dumps(router_config(sb, **extra)))
-            catalogs[name] = configured_catalog(discover(exe, cfg_path, connector_env(sb)), list(STREAMS))
+            found = discover(exe, sb, router_config(sb, **extra), work / f"zero-{name}")
+            catalogs[name] = configured_catalog(found, list(STREAMS))
         runs: dict[str, list[dict]] = {name: [] for name, _, _ in variants}
         for rep in range(reps):
             for name, exe, extra in variants:
@@ -489,10 +487,7 @@ def scenario_rate_limit(exes: dict, work: Path) -> dict:
             minimum = min_requests(counts, min(PAGE_SIZE_ASKED, page))
             exe = exes[name]
             cfg = router_config(sb)
-            cfg_path = work / f"rate-{name}-{limit}" / "config.json"
-            cfg_path.parent.mkdir(parents=True, exist_ok=True)
-            cfg_path.write_text(json.dumps(cfg))
-            cat = configured_catalog(discover(exe, cfg_path, connector_env(sb)), list(STREAMS))
+            cat = configured_catalog(discover(exe, sb, cfg, work / f"rate-{name}-{limit}"), list(STREAMS))
             sb.control.set_rate_limit(limit=limit)  # resets the window counter
             log(f"rate limit: {name} reading {sum(counts.values()):,} records at {limit} calls / 10 s, page {page}")
             run = run_read(name, exe, work / f"rate-{name}-{limit}", sb, cfg, cat, timeout=1800)
@@ -540,10 +535,7 @@ def scenario_latency(exes: dict, work: Path) -> dict:
                     ("earlier", exes["earlier"], {})]
         for name, exe, extra in variants:
             cfg = router_config(sb, **extra)
-            cfg_path = work / f"latency-{name}" / "config.json"
-            cfg_path.parent.mkdir(parents=True, exist_ok=True)
-            cfg_path.write_text(json.dumps(cfg))
-            cat = configured_catalog(discover(exe, cfg_path, connector_env(sb)), list(STREAMS))
+            cat = configured_catalog(discover(exe, sb, cfg, work / f"latency-{name}"), list(STREAMS))
             log(f"latency {LATENCY_MS} ms: {name} {extra or ''} reading {sum(counts.values()):,} records")
             run = run_read(name, exe, work / f"latency-{name}", sb, cfg, cat, timeout=1800)
             reqs = run.stats.get("requests_total", 0)
@@ -569,10 +561,7 @@ def scenario_million(ours: Path, work: Path) -> dict:
     try:
         n = int(sb.info["sizes"]["orders"])
         cfg = router_config(sb)
-        cfg_path = work / "million" / "config.json"
-        cfg_path.parent.mkdir(parents=True, exist_ok=True)
-        cfg_path.write_text(json.dumps(cfg))
-        cat = configured_catalog(discover(ours, cfg_path, connector_env(sb)), ["orders"])
+        cat = configured_catalog(discover(ours, sb, cfg, work / "million"), ["orders"])
         log(f"million: ours reading {n:,} orders")
         run = run_read("ours", ours, work / "million", sb, cfg, cat, timeout=7200)
         reqs = run.stats.get("requests_total", 0)
@@ -620,10 +609,7 @@ def scenario_torture(ours: Path, work: Path, kill_fraction: float = 0.5) -> dict
                                            "null_cursor_records": sum(len(v["null_cursor"]) for v in gt.values()),
                                            "faults": TORTURE_FAULTS}}
         cfg = router_config(sb)
-        cfg_path = work / "torture" / "config.json"
-        cfg_path.parent.mkdir(parents=True, exist_ok=True)
-        cfg_path.write_text(json.dumps(cfg))
-        catalog = discover(ours, cfg_path, connector_env(sb))
+        catalog = discover(ours, sb, cfg, work / "torture")
 
         # 1. A full refresh under 10% assorted faults.
         sb.control.set_faults(**TORTURE_FAULTS)
