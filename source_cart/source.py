@@ -4,7 +4,7 @@ import json
 import sys
 import types
 from pathlib import Path
-from typing import Any, List, Mapping, Optional
+from typing import Any, List, Mapping, Optional, Set
 
 from airbyte_cdk.models import (
     AirbyteStateBlob,
@@ -20,6 +20,7 @@ from airbyte_cdk.sources.declarative.yaml_declarative_source import YamlDeclarat
 from source_cart import components
 
 MANIFEST_PATH = Path(__file__).with_name("manifest.yaml")
+SCHEMA_REF = "#/schemas/"
 
 
 def register_components() -> None:
@@ -68,6 +69,36 @@ def state_messages_from(state: Any) -> List[AirbyteStateMessage]:
     return messages
 
 
+def _schema_refs(node: Any) -> Set[str]:
+    """Names of the `#/schemas/<name>` entries that a part of the manifest refers to."""
+    found: Set[str] = set()
+    todo = [node]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, Mapping):
+            ref = item.get("$ref")
+            if isinstance(ref, str) and ref.startswith(SCHEMA_REF):
+                found.add(ref[len(SCHEMA_REF) :])
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+    return found
+
+
+def manifest_narrowed_to(manifest: Mapping[str, Any], stream_names: Set[str]) -> dict:
+    """The manifest with only the named streams and the schemas they use.
+
+    Streams refer to nothing in `streams` but the shared `definitions` and their own schema, so
+    the narrowed manifest builds each kept stream exactly as the whole one would.
+    """
+    streams = [s for s in manifest.get("streams", []) if s.get("name") in stream_names]
+    used = _schema_refs(streams)
+    narrowed = dict(manifest, streams=streams)
+    if "schemas" in manifest:
+        narrowed["schemas"] = {k: v for k, v in manifest["schemas"].items() if k in used}
+    return narrowed
+
+
 class SourceCart(YamlDeclarativeSource):
     def __init__(
         self,
@@ -77,9 +108,9 @@ class SourceCart(YamlDeclarativeSource):
         config_path: Optional[str] = None,
     ) -> None:
         register_components()
-        # A read builds only the streams its catalog selects (a stream costs milliseconds to
-        # build from the manifest, and there are fifty); discover builds them all, and check
-        # only the one it reads (see _uses_default_streams).
+        # A read loads only the streams its catalog selects: validating and building the
+        # manifest costs time in proportion to its streams, and there are fifty. Discover and
+        # check load them all (check then builds only the one it reads).
         self._selected_stream_names = {s.stream.name for s in catalog.streams} if catalog else None
         super().__init__(
             path_to_yaml=str(MANIFEST_PATH),
@@ -89,17 +120,11 @@ class SourceCart(YamlDeclarativeSource):
             config_path=config_path,
         )
 
-    def _uses_default_streams(self) -> bool:
-        # The override below only narrows a read; check may still build just its own stream.
-        return True
-
-    def streams(self, config: Mapping[str, Any]) -> List[Any]:
-        if not self._selected_stream_names:
-            return super().streams(config)
-        self._prepare_for_stream_build()
-        all_configs = self._stream_configs(self._source_config) + self.dynamic_streams
-        selected = [c for c in all_configs if c.get("name") in self._selected_stream_names]
-        return self._create_streams(selected, all_configs)
+    def _read_and_parse_yaml_file(self, path_to_yaml_file: str) -> Any:
+        manifest = super()._read_and_parse_yaml_file(path_to_yaml_file)
+        if self._selected_stream_names:
+            manifest = manifest_narrowed_to(manifest, self._selected_stream_names)
+        return manifest
 
     @classmethod
     def read_state(cls, state_path: str) -> List[AirbyteStateMessage]:

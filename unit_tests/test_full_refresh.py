@@ -58,8 +58,15 @@ def test_a_read_builds_only_the_streams_its_catalog_selects():
 
     catalog = CatalogBuilder().with_stream("orders", SyncMode.incremental).with_stream("products", SyncMode.full_refresh).build()
     reading = SourceCart(catalog=catalog, config=TOKEN_CONFIG, state=[])
-    assert sorted(s.name for s in reading.streams(TOKEN_CONFIG)) == ["orders", "products"]
+    read_streams = {s.name: s for s in reading.streams(TOKEN_CONFIG)}
+    assert sorted(read_streams) == ["orders", "products"]
+    # the manifest it validated held only those two streams and their schemas
+    assert sorted(reading.resolved_manifest["schemas"]) == ["orders", "products"]
     discovering = SourceCart(config=TOKEN_CONFIG)
-    assert len(discovering.streams(TOKEN_CONFIG)) == 50
+    all_streams = {s.name: s for s in discovering.streams(TOKEN_CONFIG)}
+    assert len(all_streams) == 50
+    for name, stream in read_streams.items():  # built the same as from the whole manifest
+        assert stream.as_airbyte_stream() == all_streams[name].as_airbyte_stream()
+        assert stream.cursor_field == all_streams[name].cursor_field
     # check builds only the stream it reads, as the CDK does for an unmodified source
     assert [s.name for s in discovering._streams_by_name(["order_statuses"])] == ["order_statuses"]
