@@ -63,73 +63,51 @@ def to_utc(value: Any) -> Any:
     an inclusive lower bound inclusive). A value without an offset, or a bare date, is taken as
     UTC. Anything that is not a timestamp (None, "", garbage) is returned unchanged.
 
-    This runs for every date of every record, so the usual shape (whole-hour offset) is done
-    on the text: only the hour moves, and the day when it crosses midnight, with the days
-    looked up per distinct local date. Everything else goes through `datetime`.
+    This runs for every date of every record, so the usual shape (a whole-hour offset) is done
+    on the text: one C-level pattern check, then only the date and hour change, looked up per
+    distinct local hour. Everything else goes through `datetime`.
     """
     if value.__class__ is not str:
         return value
-    size = len(value)
-    if size == 27 and value[26] == "Z" and value[19] == ".":
+    if _LOCAL_WHOLE_HOUR(value) is not None:
+        key = value[:13] + value[-6:]
+        utc_hour = _UTC_HOURS.get(key)
+        if utc_hour is None:
+            if len(_UTC_HOURS) > 100_000:
+                _UTC_HOURS.clear()
+            utc_hour = _UTC_HOURS[key] = _utc_hour(value[:13], value[-6:])
+        if utc_hour:
+            if len(value) == 25:  # no fraction
+                return utc_hour + value[13:19] + ".000000Z"
+            return utc_hour + value[13:19] + "." + (value[20:-6] + "00000")[:6] + "Z"
+    elif len(value) == 27 and value[26] == "Z" and value[19] == ".":
         return value  # already in this form
-    # `YYYY-MM-DDTHH:MM:SS[.fraction]±HH:00`, in ASCII (`isdigit` alone takes any script's digits)
-    if (
-        size >= 25
-        and value[10] == "T"
-        and value[size - 6] in "+-"
-        and value.endswith(":00")
-        and value.isascii()
-    ):
-        if value[19] == ".":
-            fraction = value[20 : size - 6]
-        else:
-            fraction = "0" if size == 25 else ""
-        hour, minutes, seconds = value[11:13], value[14:16], value[17:19]
-        offset_hours = value[size - 5 : size - 3]
-        if (
-            fraction.isdigit()
-            and value[13] == ":" == value[16]
-            and hour.isdigit() and hour < "24"
-            and minutes.isdigit() and minutes < "60"
-            and seconds.isdigit() and seconds < "60"
-            and offset_hours.isdigit() and offset_hours < "24"
-        ):
-            day = _utc_days(value[:10], value[size - 6 :])
-            if day is not None:
-                shift, before, same, after = day
-                utc_hour = int(hour) + shift
-                date = same if 0 <= utc_hour < 24 else before if utc_hour < 0 else after
-                if date is not None:
-                    return f"{date}T{utc_hour % 24:02d}:{minutes}:{seconds}.{fraction[:6].ljust(6, '0')}Z"
     return _to_utc_parsed(value)
 
 
-_UTC_DAYS: "dict[tuple, Any]" = {}
+# `YYYY-MM-DDTHH:MM:SS[.fraction]±HH:00` in ASCII digits (a plain `\d` takes any script's).
+_LOCAL_WHOLE_HOUR = re.compile(
+    r"\d{4}-\d\d-\d\dT\d\d:[0-5]\d:[0-5]\d(?:\.\d+)?[+-]\d\d:00", re.ASCII
+).fullmatch
+# `YYYY-MM-DDTHH` + `±HH:00` (local) -> `YYYY-MM-DDTHH` in UTC, or "" if that is no real hour.
+_UTC_HOURS: "dict[str, str]" = {}
 
 
-def _utc_days(local_date: str, offset: str) -> Optional[tuple]:
-    """For a local date and its `±HH:00` offset: the hours to add to reach UTC, and the dates
-    of the day before, the same day and the day after (None past year 1 or 9999); None if
-    `local_date` is not a date. Kept per distinct (date, offset): a store has few."""
-    key = (local_date, offset)
-    days = _UTC_DAYS.get(key, _UTC_DAYS)
-    if days is _UTC_DAYS:
-        if len(_UTC_DAYS) > 100_000:
-            _UTC_DAYS.clear()
-        days = None
-        if local_date[4] == "-" == local_date[7] and (local_date[:4] + local_date[5:7] + local_date[8:]).isdigit():
-            try:
-                day = datetime.date(int(local_date[:4]), int(local_date[5:7]), int(local_date[8:]))
-            except ValueError:
-                pass
-            else:
-                hours = int(offset[1:3])
-                one = datetime.timedelta(days=1)
-                before = (day - one).isoformat() if day > datetime.date.min else None
-                after = (day + one).isoformat() if day < datetime.date.max else None
-                days = (-hours if offset[0] == "+" else hours, before, day.isoformat(), after)
-        _UTC_DAYS[key] = days
-    return days  # type: ignore[return-value]
+def _utc_hour(local_hour: str, offset: str) -> str:
+    """The UTC `YYYY-MM-DDTHH` of a local `YYYY-MM-DDTHH` at a `±HH:00` offset; "" if the
+    date or hour does not exist, the offset is a day or more, or the result leaves years 1-9999."""
+    try:
+        hours = int(offset[1:3])
+        if hours >= 24:
+            return ""
+        moment = datetime.datetime(
+            int(local_hour[:4]), int(local_hour[5:7]), int(local_hour[8:10]), int(local_hour[11:13])
+        )
+        shift = datetime.timedelta(hours=hours)
+        moment = moment - shift if offset[0] == "+" else moment + shift
+    except (ValueError, OverflowError):
+        return ""
+    return moment.isoformat()[:13]
 
 
 @functools.lru_cache(maxsize=8192)
