@@ -79,7 +79,7 @@ def to_utc(value: Any) -> Any:
         if utc_hour:
             if len(value) == 25:  # no fraction
                 return utc_hour + value[13:19] + ".000000Z"
-            return utc_hour + value[13:19] + "." + (value[20:-6] + "00000")[:6] + "Z"
+            return f"{utc_hour}{value[13:20]}{value[20:-6]:0<6.6}Z"  # fraction: 6 digits
     elif len(value) == 27 and value[26] == "Z" and value[19] == ".":
         return value  # already in this form
     return _to_utc_parsed(value)

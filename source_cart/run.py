@@ -128,7 +128,14 @@ def _print(message: AirbyteMessage) -> None:
     print(json.dumps(AirbyteMessageSerializer.dump(message)))
 
 
+# The CDK's worker threads parse pages while the main thread writes records: with Python's
+# default 5 ms switch interval they hand the GIL back and forth for nothing (7 % more CPU in
+# `make bench`). A thread waiting on the network releases the GIL at once either way.
+GIL_SWITCH_INTERVAL_S = 0.05
+
+
 def run() -> None:
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     args = sys.argv[1:]
     command = args[0] if args else ""
     config_path = AirbyteEntrypoint.extract_config(args)
