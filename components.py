@@ -69,28 +69,35 @@ def to_utc(value: Any) -> Any:
     """
     if value.__class__ is not str:
         return value
-    if _LOCAL_WHOLE_HOUR(value) is not None:
-        key = value[:13] + value[-6:]
+    if _match_local_whole_hour(value) is not None:
+        local_hour, offset = value[:13], value[-6:]
+        key = local_hour + offset
         utc_hour = _UTC_HOURS.get(key)
         if utc_hour is None:
-            if len(_UTC_HOURS) > 100_000:
+            if len(_UTC_HOURS) >= _UTC_HOURS_KEPT:
                 _UTC_HOURS.clear()
-            utc_hour = _UTC_HOURS[key] = _utc_hour(value[:13], value[-6:])
+            utc_hour = _UTC_HOURS[key] = _utc_hour(local_hour, offset)
         if utc_hour:
             if len(value) == 25:  # no fraction
                 return utc_hour + value[13:19] + ".000000Z"
             return f"{utc_hour}{value[13:20]}{value[20:-6]:0<6.6}Z"  # fraction: 6 digits
-    elif len(value) == 27 and value[26] == "Z" and value[19] == ".":
+    elif _match_utc_form(value) is not None:
         return value  # already in this form
     return _to_utc_parsed(value)
 
 
 # `YYYY-MM-DDTHH:MM:SS[.fraction]±HH:00` in ASCII digits (a plain `\d` takes any script's).
-_LOCAL_WHOLE_HOUR = re.compile(
+_match_local_whole_hour = re.compile(
     r"\d{4}-\d\d-\d\dT\d\d:[0-5]\d:[0-5]\d(?:\.\d+)?[+-]\d\d:00", re.ASCII
 ).fullmatch
+# What to_utc answers: `YYYY-MM-DDTHH:MM:SS.ffffffZ`, in ASCII digits.
+_match_utc_form = re.compile(
+    r"\d{4}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{6}Z", re.ASCII
+).fullmatch
 # `YYYY-MM-DDTHH` + `±HH:00` (local) -> `YYYY-MM-DDTHH` in UTC, or "" if that is no real hour.
+# Records come sorted by updated_at, so the hours in use at any moment are few.
 _UTC_HOURS: "dict[str, str]" = {}
+_UTC_HOURS_KEPT = 20_000
 
 
 def _utc_hour(local_hour: str, offset: str) -> str:
