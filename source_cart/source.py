@@ -86,16 +86,22 @@ def _schema_refs(node: Any) -> Set[str]:
 
 
 def manifest_narrowed_to(manifest: Mapping[str, Any], stream_names: Set[str]) -> dict:
-    """The manifest with only the named streams and the schemas they use.
+    """The manifest with only the named streams (and check's) and the schemas they use.
 
-    Streams refer to nothing in `streams` but the shared `definitions` and their own schema, so
-    the narrowed manifest builds each kept stream exactly as the whole one would.
+    Streams refer to nothing in `streams` but the shared `definitions` and schemas, so the
+    narrowed manifest builds each kept stream exactly as the whole one would.
     """
-    streams = [s for s in manifest.get("streams", []) if s.get("name") in stream_names]
-    used = _schema_refs(streams)
+    keep = set(stream_names) | set((manifest.get("check") or {}).get("stream_names") or ())
+    streams = [s for s in manifest.get("streams", []) if s.get("name") in keep]
+    schemas = manifest.get("schemas") or {}
+    used: Set[str] = set()
+    todo = _schema_refs([streams, manifest.get("definitions")])
+    while todo:  # a schema may refer to another
+        used |= todo
+        todo = _schema_refs([schemas.get(name) for name in todo]) - used
     narrowed = dict(manifest, streams=streams)
     if "schemas" in manifest:
-        narrowed["schemas"] = {k: v for k, v in manifest["schemas"].items() if k in used}
+        narrowed["schemas"] = {k: v for k, v in schemas.items() if k in used}
     return narrowed
 
 

@@ -58,15 +58,35 @@ def test_a_read_builds_only_the_streams_its_catalog_selects():
 
     catalog = CatalogBuilder().with_stream("orders", SyncMode.incremental).with_stream("products", SyncMode.full_refresh).build()
     reading = SourceCart(catalog=catalog, config=TOKEN_CONFIG, state=[])
-    read_streams = {s.name: s for s in reading.streams(TOKEN_CONFIG)}
-    assert sorted(read_streams) == ["orders", "products"]
-    # the manifest it validated held only those two streams and their schemas
-    assert sorted(reading.resolved_manifest["schemas"]) == ["orders", "products"]
+    assert sorted(s.name for s in reading.streams(TOKEN_CONFIG)) == ["order_statuses", "orders", "products"]
+    # the manifest it validated held only those streams (order_statuses is check's) and their schemas
+    assert sorted(reading.resolved_manifest["schemas"]) == ["order_statuses", "orders", "products"]
     discovering = SourceCart(config=TOKEN_CONFIG)
-    all_streams = {s.name: s for s in discovering.streams(TOKEN_CONFIG)}
-    assert len(all_streams) == 50
-    for name, stream in read_streams.items():  # built the same as from the whole manifest
-        assert stream.as_airbyte_stream() == all_streams[name].as_airbyte_stream()
-        assert stream.cursor_field == all_streams[name].cursor_field
+    assert len(discovering.streams(TOKEN_CONFIG)) == 50
+    # each kept stream resolves exactly as in the whole manifest: requester, paginator, cursor...
+    whole = {s["name"]: s for s in discovering.resolved_manifest["streams"]}
+    for stream in reading.resolved_manifest["streams"]:
+        assert stream == whole[stream["name"]]
     # check builds only the stream it reads, as the CDK does for an unmodified source
     assert [s.name for s in discovering._streams_by_name(["order_statuses"])] == ["order_statuses"]
+    # and a source built for a read can still check
+    assert [s.name for s in reading._streams_by_name(["order_statuses"])] == ["order_statuses"]
+
+
+def test_narrowing_keeps_schemas_that_other_schemas_refer_to():
+    from source_cart.source import manifest_narrowed_to
+
+    manifest = {
+        "check": {"stream_names": ["a"]},
+        "definitions": {"base": {"schema_loader": {"$ref": "#/schemas/shared"}}},
+        "streams": [{"name": "a", "schema": {"$ref": "#/schemas/a"}}, {"name": "b", "schema": {"$ref": "#/schemas/b"}}],
+        "schemas": {
+            "a": {"properties": {"address": {"$ref": "#/schemas/address"}}},
+            "address": {"properties": {"country": {"$ref": "#/schemas/country"}}},
+            "country": {}, "shared": {}, "b": {}, "unused": {},
+        },
+    }
+    narrowed = manifest_narrowed_to(manifest, set())
+    assert [s["name"] for s in narrowed["streams"]] == ["a"]
+    assert sorted(narrowed["schemas"]) == ["a", "address", "country", "shared"]
+    assert manifest["schemas"].keys() >= {"b", "unused"}  # the parsed manifest is left as it was
