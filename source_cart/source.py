@@ -114,9 +114,9 @@ class SourceCart(YamlDeclarativeSource):
         config_path: Optional[str] = None,
     ) -> None:
         register_components()
-        # A read loads only the streams its catalog selects: validating and building the
-        # manifest costs time in proportion to its streams, and there are fifty. Discover and
-        # check load them all (check then builds only the one it reads).
+        # A read loads only the streams its catalog selects (and check's): validating and
+        # building the manifest costs time in proportion to its streams, and there are fifty.
+        # Discover and check load them all (check then builds only the one it reads).
         self._selected_stream_names = {s.stream.name for s in catalog.streams} if catalog else None
         super().__init__(
             path_to_yaml=str(MANIFEST_PATH),
