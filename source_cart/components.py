@@ -161,9 +161,9 @@ class NormalizeDates(RecordTransformation):
     rejects 7-digit fractions, and destinations that store timestamps without a zone (PyAirbyte's
     DuckDB, for one) would mix offsets. `""` fails the schema's `date-time` format and loads as
     no timestamp anywhere. Doing this with `AddFields` would render a Jinja template per field
-    per record; this is one pass over the record's keys (date fields are the ones named `*_at` or
-    `*date`), including lists of nested records such as a product's variants, with the parsing
-    of repeated values cached.
+    per record; this is one pass over the record's date keys (the ones named `*_at` or `*date`),
+    and over nested records at any depth (a product's variants, an order's customer), with the
+    parsing of repeated values cached.
     """
 
     config: Mapping[str, Any]
@@ -171,9 +171,10 @@ class NormalizeDates(RecordTransformation):
     cursor_field: str = "updated_at"
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
-        # The records of one resource share their keys: which are dates, and which hold lists of
-        # nested records, is worked out again only when a record's width changes.
-        self._layout: Any = (-1, (), ())
+        # The records of one resource mostly share their keys: which of them are dates, and which
+        # may hold nested records (a list, an object, or null here), is worked out again only
+        # when a record's keys differ from the previous one's.
+        self._layout: Any = ((), (), ())
 
     def transform(
         self,
@@ -182,14 +183,15 @@ class NormalizeDates(RecordTransformation):
         stream_state: Optional[Mapping[str, Any]] = None,
         stream_slice: Optional[Mapping[str, Any]] = None,
     ) -> None:
-        width, date_keys, list_keys = self._layout
-        if width != len(record):
-            date_keys = tuple(k for k in record if k.endswith(_DATE_SUFFIXES) or k == self.cursor_field)
-            list_keys = tuple(k for k, v in record.items() if v.__class__ is list)
-            self._layout = (len(record), date_keys, list_keys)
+        keys, date_keys, nesting_keys = self._layout
+        if keys != tuple(record):
+            keys = tuple(record)
+            date_keys = tuple(k for k in keys if k.endswith(_DATE_SUFFIXES) or k == self.cursor_field)
+            nesting_keys = tuple(k for k, v in record.items() if v is None or v.__class__ in _NESTING)
+            self._layout = (keys, date_keys, nesting_keys)
         converted: "dict[str, Any]" = {}  # a record's dates often repeat (created = updated)
         for key in date_keys:
-            value = record.get(key)
+            value = record[key]
             if value.__class__ is str:
                 if not value:
                     record[key] = None
@@ -198,24 +200,29 @@ class NormalizeDates(RecordTransformation):
                 if utc is None:
                     utc = converted[value] = to_utc(value)
                 record[key] = utc
-        for key in list_keys:
-            for nested in record.get(key) or ():
-                if nested.__class__ is dict:
-                    _dates_to_utc(nested)
+        for key in nesting_keys:
+            value = record[key]
+            if value.__class__ in _NESTING:
+                _nested_dates_to_utc(value)
 
 
 _DATE_SUFFIXES = ("_at", "date")
+_NESTING = (dict, list)
 
 
-def _dates_to_utc(record: MutableMapping[str, Any]) -> None:
-    for key, value in record.items():
-        if value.__class__ is str:
+def _nested_dates_to_utc(value: Any) -> None:
+    """Dates to UTC inside a nested record, or a list of them, at any depth."""
+    if value.__class__ is list:
+        for item in value:
+            if item.__class__ in _NESTING:
+                _nested_dates_to_utc(item)
+        return
+    for key, item in value.items():
+        if item.__class__ is str:
             if key.endswith(_DATE_SUFFIXES):
-                record[key] = to_utc(value) if value else None
-        elif value.__class__ is list and value and value[0].__class__ is dict:
-            for nested in value:
-                if nested.__class__ is dict:
-                    _dates_to_utc(nested)
+                value[key] = to_utc(item) if item else None
+        elif item.__class__ in _NESTING:
+            _nested_dates_to_utc(item)
 
 
 @dataclass

@@ -48,6 +48,26 @@ def test_record_dates_are_emitted_in_utc_and_blank_dates_as_null():
     }
 
 
+
+def test_every_record_of_a_stream_is_normalized_whatever_its_neighbours_hold():
+    # One transformation serves a whole stream and remembers which keys are dates: a record
+    # with other keys (even as many), a list where the last one had null, or a nested object,
+    # must not leave a date in local time.
+    normalize = NormalizeDates(config={}, parameters={})
+    first = {"id": 1, "shipped_at": "2021-07-01T08:00:00-05:00", "variants": None, "customer": None}
+    second = {"id": 2, "expires_at": "2021-07-01T09:00:00-05:00", "variants": None, "customer": None}
+    third = {
+        "id": 3, "expires_at": "2021-07-01T10:00:00-05:00",
+        "variants": [{"updated_at": "2021-07-01T11:00:00-05:00", "options": [{"created_at": "2021-07-01T12:00:00-05:00"}]}],
+        "customer": {"registered_at": "2021-07-01T13:00:00-05:00", "tags": ["2021-07-01T14:00:00-05:00"]},
+    }
+    for record in (first, second, third):
+        normalize.transform(record)
+    assert first["shipped_at"] == "2021-07-01T13:00:00.000000Z"
+    assert second["expires_at"] == "2021-07-01T14:00:00.000000Z"
+    assert third["variants"] == [{"updated_at": "2021-07-01T16:00:00.000000Z", "options": [{"created_at": "2021-07-01T17:00:00.000000Z"}]}]
+    assert third["customer"] == {"registered_at": "2021-07-01T18:00:00.000000Z", "tags": ["2021-07-01T14:00:00-05:00"]}
+
 def test_the_fast_path_for_whole_hour_offsets_agrees_with_full_parsing():
     # to_utc moves whole-hour offsets on the text; it must say exactly what parsing says,
     # across day, month, year and leap-day boundaries, fraction lengths and odd values.
