@@ -267,8 +267,9 @@ class CallPacer:
     The limit is the smaller of the user's `calls_per_10_seconds` (if set) and the limit the
     store reports in `X-AC-Call-Limit` (`used/allowed`) on every answer. Until the first answer,
     the smallest plan's 5 calls are assumed; answers without the header (a proxy's error page,
-    a router that drops it) leave the top plan's 50, which Cart.com never exceeds. The window is half a second longer than the server's, so that
-    network jitter cannot push one call too many into its ten seconds. Calls reserve their
+    a router that drops it) leave the top plan's 50, which Cart.com never exceeds. The window is
+    half a second longer than the server's, so that network jitter cannot push one call too many
+    into its ten seconds. Calls reserve their
     moment under a lock and then sleep outside it, so parallel streams share one budget.
     """
 
@@ -810,10 +811,9 @@ def _fast_cursor_bookkeeping() -> None:
     parse = DatetimeParser.parse
     # Python 3.11's fromisoformat reads the trailing Z as UTC; 3.10's does not.
     from_iso = datetime.datetime.fromisoformat if sys.version_info >= (3, 11) else _state_text_as_utc
-    state_form = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", re.ASCII).fullmatch
 
     def parse_utc_format_fast(self: Any, date: Any, format: str) -> datetime.datetime:
-        if format == UTC_FORMAT and date.__class__ is str and state_form(date):
+        if format == UTC_FORMAT and date.__class__ is str and _match_utc_form(date):
             return from_iso(date)  # raises ValueError for an impossible date, as strptime does
         return parse(self, date, format)
 
