@@ -1,5 +1,6 @@
 """Console entry point: `source-cart spec|check|discover|read`."""
 
+import gc
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from airbyte_cdk.models import (
     Type,
 )
 
+from source_cart.lean_start import garbage_collection_paused
 from source_cart.source import SourceCart
 
 
@@ -132,6 +134,9 @@ def _print(message: AirbyteMessage) -> None:
 # default 5 ms switch interval they hand the GIL back and forth for nothing (7 % more CPU in
 # `make bench`). A thread waiting on the network releases the GIL at once either way.
 GIL_SWITCH_INTERVAL_S = 0.05
+# The source is built with the cyclic garbage collector paused, and what it built is then frozen
+# (`gc.freeze`): each full collection during a sync would otherwise walk the CDK's modules and
+# models again. In `make bench` collections took 0.35 s of CPU per 100,000 records, 0.1 s after.
 
 
 def run() -> None:
@@ -160,7 +165,10 @@ def run() -> None:
         if problem:
             _fail(problem, "invalid config")
             sys.exit(1)
-    source = _build_source(args, config)
+    with garbage_collection_paused():
+        source = _build_source(args, config)
+        # What is built so far lives until the end: the collections during the sync skip it.
+        gc.freeze()
     if source is None:
         sys.exit(1)
     launch(source, args)
