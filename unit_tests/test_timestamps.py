@@ -149,3 +149,27 @@ def test_a_slice_hashes_as_the_cdk_would_and_only_once():
     assert hash(window) == hash(SliceHasher.hash(stream_slice=dict(window)))
     assert hash(window) == hash(StreamSlice(partition={}, cursor_slice=dict(window.cursor_slice)))
     assert window.__dict__["_cart_hash"] == SliceHasher.hash(stream_slice=dict(window))  # kept, not recomputed
+
+
+def test_records_pass_the_selector_uncopied_only_when_nothing_normalizes_them():
+    # components.py lets records skip the CDK's copy when its schema normalization is `None`
+    # (the manifest's); any real normalization must still take the CDK's own path.
+    from airbyte_cdk.sources.declarative.extractors.record_selector import RecordSelector
+    from airbyte_cdk.sources.utils.transform import TransformConfig, TypeTransformer
+
+    import source_cart.components  # noqa: F401  (installs the fast path)
+
+    assert getattr(RecordSelector._normalize_by_schema, "_cart_fast_path", False)
+    schema = {"type": "object", "properties": {"id": {"type": "integer"}}}
+
+    def selector(normalization: TransformConfig) -> RecordSelector:
+        return RecordSelector(
+            extractor=None, config={}, parameters={}, name="orders",
+            schema_normalization=TypeTransformer(normalization),
+        )
+
+    records = [{"id": "1"}, {"id": "2"}]
+    passed = list(selector(TransformConfig.NoTransform)._normalize_by_schema(records, schema))
+    assert passed == records and all(a is b for a, b in zip(passed, records))
+    normalized = list(selector(TransformConfig.DefaultSchemaNormalization)._normalize_by_schema(records, schema))
+    assert normalized == [{"id": 1}, {"id": 2}] and records == [{"id": "1"}, {"id": "2"}]
