@@ -9,10 +9,12 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 # Protocol messages of every kind the connector writes or reads, serialized and parsed back.
 SERIALIZE = textwrap.dedent(
     """
-    import json, sys
+    import gc, json, sys
     if sys.argv[1] == "lean":
         import source_cart
     from airbyte_cdk.models import (
@@ -51,6 +53,7 @@ SERIALIZE = textwrap.dedent(
         ConfiguredAirbyteCatalogSerializer, ConnectorSpecificationSerializer)]
     out["restored"] = [serpyco_rs._main.get_json_schema.__module__,
                        type(serpyco_rs._describe.get_attributes_doc).__name__]
+    out["gc_enabled"] = gc.isenabled()
     print(json.dumps(out))
     """
 )
@@ -81,3 +84,23 @@ def test_lean_import_defers_the_schemas_and_puts_serpyco_back():
     assert lean["schema"] == plain["schema"]
     # ...and serializers built after the import get serpyco-rs as it ships.
     assert lean["restored"] == plain["restored"]
+
+
+def test_the_garbage_collector_is_back_as_it_was_after_the_import_and_a_pause():
+    assert _serialized("lean")["gc_enabled"] is True
+    import gc
+
+    from source_cart.lean_start import garbage_collection_paused
+
+    assert gc.isenabled()
+    with garbage_collection_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with pytest.raises(RuntimeError):
+            with garbage_collection_paused():
+                raise RuntimeError("a failed build")
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+    finally:
+        gc.enable()
