@@ -497,6 +497,17 @@ class RecordsUnderKey(RecordExtractor):
                 internal_message=f"Missing record key '{self._key}' in response from {response.url}",
                 failure_type=FailureType.system_error,
             )
+        for record in records:
+            if record.__class__ is not dict:
+                raise AirbyteTracedException(
+                    message=(
+                        f"Cart.com answered {response.url.split('?')[0]} with an item that is not "
+                        f"a record in its '{self._key}' list (a {type(record).__name__}). The "
+                        f"stream stops rather than skip it or write it as an empty record."
+                    ),
+                    internal_message=f"Non-object item {record!r:.100} under '{self._key}' from {response.url}",
+                    failure_type=FailureType.system_error,
+                )
         # What the paginator needs is the page as the server sent it: the selector may drop
         # records afterwards (see InsideWindow).
         setattr(
@@ -833,17 +844,25 @@ def _no_copy_for_no_normalization() -> None:
     this manifest's), whose `transform` returns at once. The copy, the call and one more
     generator layer cost about 1.5 us a record. The manifest cannot reach the selector's code,
     so, as above, this module gives it a fast path for that case only; any other normalization
-    takes the CDK's own code. unit_tests/test_timestamps.py checks both cases.
+    takes the CDK's own code. unit_tests/test_timestamps.py checks both cases. (The copy would
+    also have turned a page item that is no object, such as `""`, into an empty record;
+    RecordsUnderKey stops the stream on such an item before it gets here.)
     """
     from airbyte_cdk.sources.declarative.extractors.record_selector import RecordSelector
-    from airbyte_cdk.sources.utils.transform import TransformConfig
+    from airbyte_cdk.sources.utils.transform import TransformConfig, TypeTransformer
 
     normalize = RecordSelector._normalize_by_schema
     if getattr(normalize, "_cart_fast_path", False):
         return
+    does_nothing = TransformConfig.NoTransform
+    plain_transform = TypeTransformer.transform
 
     def normalize_unless_nothing_to_do(self: Any, records: Any, schema: Any) -> Any:
-        if getattr(self.schema_normalization, "_config", None) is TransformConfig.NoTransform:
+        normalization = self.schema_normalization
+        if (
+            getattr(normalization, "_config", None) is does_nothing
+            and type(normalization).transform is plain_transform
+        ):
             return records
         return normalize(self, records, schema)
 

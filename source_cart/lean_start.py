@@ -65,10 +65,10 @@ def _defer_schema_of(serializer_class: Any, build_schema: Any) -> None:
     give_schema = serializer_class.get_json_schema
 
     def get_json_schema(self: Any) -> Any:
-        schema = getattr(self, "_schema", None)
+        schema = give_schema(self)
         if isinstance(schema, _SchemaNotBuilt):
-            self._schema = build_schema(schema.type_info)
-        return give_schema(self)
+            schema = self._schema = build_schema(schema.type_info)
+        return schema
 
     get_json_schema.__doc__ = give_schema.__doc__
     serializer_class.get_json_schema = get_json_schema

@@ -104,6 +104,15 @@ def test_response_without_the_record_list_is_an_error_never_zero_records(body):
     assert any("without its 'orders' list" in m and "/api/v1/orders" in m for m in messages), messages
 
 
+@pytest.mark.parametrize("item", ["", [], None, 7, "2021-02-01"], ids=["blank", "list", "null", "number", "text"])
+def test_an_item_that_is_not_a_record_stops_the_stream_instead_of_an_empty_record(item):
+    good = {"id": 3, "updated_at": "2021-02-01T00:00:00Z"}
+    output, _ = read_with([{"json": {"total_count": 2, "orders": [good, item]}}])
+    assert ids(output) == []  # the page is refused whole: nothing taken from it
+    messages = error_messages(output)
+    assert any("not a record in its 'orders' list" in m and "/api/v1/orders" in m for m in messages), messages
+
+
 @pytest.mark.parametrize(
     "fault",
     [
