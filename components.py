@@ -880,10 +880,10 @@ def _direct_authenticator_selection() -> None:
     which walks every value of the config to match the path as a glob, and the CDK builds one
     authenticator per stream. In the manifest-only image the config also carries the whole
     manifest (`__injected_declarative_manifest`): for fifty streams those walks took 0.85 s of
-    CPU on every start, more than the rest of building the source. A path of plain keys leads to one value, the one `dpath.get` finds, so it is
-    read directly; a key with glob characters, a missing key, a list on the way or an unknown
-    choice takes the CDK's own code, and so its errors. unit_tests/test_consumers.py compares
-    the two.
+    CPU on every start, more than the rest of building the source. A path of plain keys leads
+    to one value, the one `dpath.get` finds, so it is read directly; a key with glob
+    characters, a missing key, a list on the way or an unknown choice takes the CDK's own code,
+    and so its errors. unit_tests/test_consumers.py compares the two.
     """
     from airbyte_cdk.sources.declarative.auth.selective_authenticator import SelectiveAuthenticator
 
@@ -891,23 +891,35 @@ def _direct_authenticator_selection() -> None:
     if getattr(select, "_cart_fast_path", False):
         return
 
-    def select_by_keys(cls: Any, config: Any, authenticators: Any, authenticator_selection_path: Any, *args: Any, **kwargs: Any) -> Any:
-        value = config
-        for key in authenticator_selection_path:
-            if not (key.__class__ is str and key and isinstance(value, Mapping) and key in value) or any(
-                glob in key for glob in "*?[]/"
-            ):
-                break
-            value = value[key]
-        else:
-            chosen = authenticators.get(str(value))
-            if chosen is not None:
-                return chosen
+    def select_by_keys(
+        cls: Any, config: Any, authenticators: Any, authenticator_selection_path: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        value = _at_plain_path(config, authenticator_selection_path)
+        chosen = None if value is _NOT_PLAIN else authenticators.get(str(value))
+        if chosen is not None:
+            return chosen
         return select(cls, config, authenticators, authenticator_selection_path, *args, **kwargs)
 
     select_by_keys._cart_fast_path = True  # type: ignore[attr-defined]
     select_by_keys._cart_cdk_select = select  # type: ignore[attr-defined]
     SelectiveAuthenticator.__new__ = staticmethod(select_by_keys)  # type: ignore[method-assign,assignment]
+
+
+_NOT_PLAIN = object()
+
+
+def _at_plain_path(config: Any, path: Any) -> Any:
+    """The value at `path` if it is a list of plain keys, all present; else `_NOT_PLAIN`."""
+    if not isinstance(path, (list, tuple)):
+        return _NOT_PLAIN
+    value = config
+    for key in path:
+        if key.__class__ is not str or not key or any(glob in key for glob in "*?[]/"):
+            return _NOT_PLAIN
+        if not isinstance(value, Mapping) or key not in value:
+            return _NOT_PLAIN
+        value = value[key]
+    return value
 
 
 _direct_authenticator_selection()

@@ -485,16 +485,22 @@ def scenario_zero_latency(exes: dict, work: Path, reps: int) -> dict:
             for rep in range(reps):
                 run = run_read(name, exe, work / f"start-{name}", sb, router_config(sb, **extra), catalogs[name],
                                keep_ids=False)
+                if run.exit_code != 0 or not run.total_records:  # a failed sync says nothing of start-up
+                    log(f"  {name}: start-up run failed (exit {run.exit_code}, {run.total_records} records, "
+                        f"errors {run.errors[:2]}); not counted")
+                    continue
                 cpus.append(run.cpu)
                 start_records = run.total_records
-            start_cpu = min(cpus)
+            start_cpu = min(cpus) if cpus else None
             big = res[name]
             res[name].update({
                 "start_cpu_s": start_cpu, "start_records": start_records,
                 "cpu_us_per_record_beyond_start": (
-                    1e6 * (big["cpu_s"] - start_cpu) / big["records"] if big.get("records") else None),
+                    1e6 * (big["cpu_s"] - start_cpu) / big["records"]
+                    if big.get("records") and start_cpu is not None else None),
             })
-            log(f"  {name}: start-up {start_cpu:.2f} s of CPU ({start_records} records)")
+            if start_cpu is not None:
+                log(f"  {name}: start-up {start_cpu:.2f} s of CPU ({start_records} records)")
     finally:
         sb.stop()
     return res
@@ -711,7 +717,7 @@ def table(results: dict) -> str:
             row(f"  ratio in each of the {len(spread)} paired runs", None, None,
                 f"{min(spread):.2f}-{max(spread):.2f}" if len(spread) > 1 else spread[0])
         row("CPU s (user+sys)", o.get("cpu_s"), e.get("cpu_s"), ratio(o.get("cpu_s"), e.get("cpu_s")))
-        if o.get("start_cpu_s") is not None:
+        if o.get("start_cpu_s") is not None or e.get("start_cpu_s") is not None:
             row(f"  of which at start (least of {d.get('reps', 1)} syncs of ~{o.get('start_records')} records)",
                 o.get("start_cpu_s"), e.get("start_cpu_s"), ratio(o.get("start_cpu_s"), e.get("start_cpu_s")))
             ob, eb = o.get("cpu_us_per_record_beyond_start"), e.get("cpu_us_per_record_beyond_start")
