@@ -25,8 +25,11 @@ import requests
 
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.declarative.auth.declarative_authenticator import DeclarativeAuthenticator
+from airbyte_cdk.sources.declarative.auth.selective_authenticator import SelectiveAuthenticator
+from airbyte_cdk.sources.declarative.datetime.datetime_parser import DatetimeParser
 from airbyte_cdk.sources.declarative.extractors.record_extractor import RecordExtractor
 from airbyte_cdk.sources.declarative.extractors.record_filter import RecordFilter
+from airbyte_cdk.sources.declarative.extractors.record_selector import RecordSelector
 from airbyte_cdk.sources.declarative.interpolation.interpolated_string import InterpolatedString
 from airbyte_cdk.sources.declarative.migrations.state_migration import StateMigration
 from airbyte_cdk.sources.declarative.requesters.error_handlers.default_error_handler import (
@@ -41,6 +44,8 @@ from airbyte_cdk.sources.streams.http.error_handlers.response_models import (
     ErrorResolution,
     ResponseAction,
 )
+from airbyte_cdk.sources.types import StreamSlice
+from airbyte_cdk.sources.utils.transform import TransformConfig, TypeTransformer
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 # ---------------------------------------------------------------------------------------------
@@ -777,7 +782,7 @@ def retry_after_seconds(value: Optional[str], ceiling: float = 600.0) -> Optiona
 
 
 # ---------------------------------------------------------------------------------------------
-# Two per-record hot spots of airbyte-cdk 7's concurrent cursor
+# Fast paths for airbyte-cdk 7's own per-record and per-stream work
 # ---------------------------------------------------------------------------------------------
 
 
@@ -790,28 +795,38 @@ def _state_text_as_utc(text: str) -> datetime.datetime:
     )
 
 
-def _fast_cursor_bookkeeping() -> None:
-    """Makes the CDK's per-record cursor bookkeeping cheap, without changing what it computes.
+def _fast_path_for(owner: Any, name: str) -> Any:
+    """Decorator: puts `make(original)` in place of the CDK's `owner.name`, once.
 
-    Why here: for every record, the CDK's ConcurrentCursor.observe parses the record's cursor
-    value with `strptime` and looks its slice up twice in a dict, and `StreamSlice.__hash__`
-    serializes the slice to JSON and SHA-256s it on each lookup. That was about a third of this
-    connector's CPU time (py-spy, see bench/). The manifest cannot reach the cursor (the CDK
-    builds it), so this module, which the CDK loads before any stream exists, gives both a fast
-    path: a slice's hash is computed once (slices are immutable: `__setitem__` raises), and a
-    value in this connector's own state format (`YYYY-MM-DDTHH:MM:SS.ffffffZ`, as NormalizeDates
-    writes every `updated_at`) is read with `datetime.fromisoformat` (from its digits on
-    Python 3.10), which gives the same aware UTC datetime as `strptime` plus
-    `replace(tzinfo=utc)`. Anything else takes the CDK's
-    own code. unit_tests/test_timestamps.py holds both to the CDK's results.
+    What follows gives the CDK fast paths for per-record work that the manifest cannot reach
+    (the CDK builds these parts itself). Each gives the CDK's own result, and anything outside
+    the case it knows goes to the CDK's code. This module may be loaded twice, as
+    `source_cart.components` and under the manifest runner's module name: a second load must not
+    wrap the first one's fast path again. The CDK's function stays at `_cart_original`, which
+    the tests compare against.
     """
-    from airbyte_cdk.sources.declarative.datetime.datetime_parser import DatetimeParser
-    from airbyte_cdk.sources.types import StreamSlice
 
-    if getattr(DatetimeParser.parse, "_cart_fast_path", False):
-        return  # already in place (this file can be loaded under two module names)
+    def install(make: Any) -> Any:
+        original = getattr(owner, name)
+        if not getattr(original, "_cart_fast_path", False):
+            fast = make(original)
+            fast._cart_fast_path = True
+            fast._cart_original = original
+            setattr(owner, name, staticmethod(fast) if name == "__new__" else fast)
+        return make
 
-    slice_hash = StreamSlice.__hash__
+    return install
+
+
+@_fast_path_for(StreamSlice, "__hash__")
+def _slice_hashed_once(slice_hash: Any) -> Any:
+    """A slice's hash, computed once.
+
+    Why: for every record, the CDK's ConcurrentCursor.observe looks the record's slice up twice
+    in a dict, and `StreamSlice.__hash__` serializes the slice to JSON and SHA-256s it on each
+    lookup. With the `strptime` below, that was about a third of this connector's CPU time
+    (py-spy, see bench/). Slices are immutable (`__setitem__` raises), so the hash is kept.
+    """
 
     def hash_once(self: Any) -> int:
         cached = self.__dict__.get("_cart_hash")
@@ -819,7 +834,19 @@ def _fast_cursor_bookkeeping() -> None:
             cached = self.__dict__["_cart_hash"] = slice_hash(self)
         return cached
 
-    parse = DatetimeParser.parse
+    return hash_once
+
+
+@_fast_path_for(DatetimeParser, "parse")
+def _state_format_read_fast(parse: Any) -> Any:
+    """The cursor's reading of a value in this connector's state format, without `strptime`.
+
+    Why: the CDK's cursor parses every record's cursor value with `strptime`. A value in the
+    state format (`YYYY-MM-DDTHH:MM:SS.ffffffZ`, as NormalizeDates writes every `updated_at`)
+    is read with `datetime.fromisoformat` (from its digits on Python 3.10), which gives the
+    same aware UTC datetime as `strptime` plus `replace(tzinfo=utc)`. Anything else takes the
+    CDK's own code. unit_tests/test_timestamps.py holds both to the CDK's results.
+    """
     # Python 3.11's fromisoformat reads the trailing Z as UTC; 3.10's does not.
     from_iso = datetime.datetime.fromisoformat if sys.version_info >= (3, 11) else _state_text_as_utc
 
@@ -828,32 +855,21 @@ def _fast_cursor_bookkeeping() -> None:
             return from_iso(date)  # raises ValueError for an impossible date, as strptime does
         return parse(self, date, format)
 
-    parse_utc_format_fast._cart_fast_path = True  # type: ignore[attr-defined]
-    StreamSlice.__hash__ = hash_once  # type: ignore[method-assign]
-    DatetimeParser.parse = parse_utc_format_fast  # type: ignore[method-assign]
+    return parse_utc_format_fast
 
 
-_fast_cursor_bookkeeping()
-
-
-def _no_copy_for_no_normalization() -> None:
+@_fast_path_for(RecordSelector, "_normalize_by_schema")
+def _no_copy_for_no_normalization(normalize: Any) -> Any:
     """Lets records through the CDK's schema normalization step untouched when it does nothing.
 
-    Why here: the CDK's record selector copies every record into a new dict before handing it to
+    Why: the CDK's record selector copies every record into a new dict before handing it to
     its schema normalization, even when that normalization is `None` (the CDK's default, and
     this manifest's), whose `transform` returns at once. The copy, the call and one more
-    generator layer cost about 1.5 us a record. The manifest cannot reach the selector's code,
-    so, as above, this module gives it a fast path for that case only; any other normalization
-    takes the CDK's own code. unit_tests/test_timestamps.py checks both cases. (The copy would
-    also have turned a page item that is no object, such as `""`, into an empty record;
-    RecordsUnderKey stops the stream on such an item before it gets here.)
+    generator layer cost about 1.5 us a record. Any other normalization takes the CDK's own
+    code; unit_tests/test_timestamps.py checks both cases. (The copy would also have turned a
+    page item that is no object, such as `""`, into an empty record; RecordsUnderKey stops the
+    stream on such an item before it gets here.)
     """
-    from airbyte_cdk.sources.declarative.extractors.record_selector import RecordSelector
-    from airbyte_cdk.sources.utils.transform import TransformConfig, TypeTransformer
-
-    normalize = RecordSelector._normalize_by_schema
-    if getattr(normalize, "_cart_fast_path", False):
-        return
     does_nothing = TransformConfig.NoTransform
     plain_transform = TypeTransformer.transform
 
@@ -866,18 +882,15 @@ def _no_copy_for_no_normalization() -> None:
             return records
         return normalize(self, records, schema)
 
-    normalize_unless_nothing_to_do._cart_fast_path = True  # type: ignore[attr-defined]
-    RecordSelector._normalize_by_schema = normalize_unless_nothing_to_do  # type: ignore[method-assign]
+    return normalize_unless_nothing_to_do
 
 
-_no_copy_for_no_normalization()
-
-
-def _direct_authenticator_selection() -> None:
+@_fast_path_for(SelectiveAuthenticator, "__new__")
+def _direct_authenticator_selection(select: Any) -> Any:
     """Lets SelectiveAuthenticator read its config path key by key instead of searching the config.
 
-    Why here: the CDK's SelectiveAuthenticator finds `credentials.auth_type` with `dpath.get`,
-    which walks every value of the config to match the path as a glob, and the CDK builds one
+    Why: the CDK's SelectiveAuthenticator finds `credentials.auth_type` with `dpath.get`, which
+    walks every value of the config to match the path as a glob, and the CDK builds one
     authenticator per stream. In the manifest-only image the config also carries the whole
     manifest (`__injected_declarative_manifest`): for fifty streams those walks took 0.85 s of
     CPU on every start, more than the rest of building the source. A path of plain keys leads
@@ -885,11 +898,6 @@ def _direct_authenticator_selection() -> None:
     characters, a missing key, a list on the way or an unknown choice takes the CDK's own code,
     and so its errors. unit_tests/test_consumers.py compares the two.
     """
-    from airbyte_cdk.sources.declarative.auth.selective_authenticator import SelectiveAuthenticator
-
-    select = SelectiveAuthenticator.__new__
-    if getattr(select, "_cart_fast_path", False):
-        return
 
     def select_by_keys(
         cls: Any, config: Any, authenticators: Any, authenticator_selection_path: Any, *args: Any, **kwargs: Any
@@ -900,9 +908,7 @@ def _direct_authenticator_selection() -> None:
             return chosen
         return select(cls, config, authenticators, authenticator_selection_path, *args, **kwargs)
 
-    select_by_keys._cart_fast_path = True  # type: ignore[attr-defined]
-    select_by_keys._cart_cdk_select = select  # type: ignore[attr-defined]
-    SelectiveAuthenticator.__new__ = staticmethod(select_by_keys)  # type: ignore[method-assign,assignment]
+    return select_by_keys
 
 
 _NOT_PLAIN = object()
@@ -920,6 +926,3 @@ def _at_plain_path(config: Any, path: Any) -> Any:
             return _NOT_PLAIN
         value = value[key]
     return value
-
-
-_direct_authenticator_selection()

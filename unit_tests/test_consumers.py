@@ -238,7 +238,7 @@ def test_the_authenticator_is_chosen_as_the_cdk_chooses_it_without_searching_the
     from airbyte_cdk.sources.declarative.auth.selective_authenticator import SelectiveAuthenticator
 
     assert getattr(SelectiveAuthenticator.__new__, "_cart_fast_path", False)
-    cdk_select = SelectiveAuthenticator.__new__._cart_cdk_select
+    cdk_select = SelectiveAuthenticator.__new__._cart_original
     token, router = object(), object()
     choices = {"SINGLE_STORE_ACCESS_TOKEN": token, "CENTRAL_API_ROUTER": router}
     path = ["credentials", "auth_type"]

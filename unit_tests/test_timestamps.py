@@ -48,7 +48,6 @@ def test_record_dates_are_emitted_in_utc_and_blank_dates_as_null():
     }
 
 
-
 def test_every_record_of_a_stream_is_normalized_whatever_its_neighbours_hold():
     # One transformation serves a whole stream and remembers which keys are dates: a record
     # with other keys (even as many), a list where the last one had null, or a nested object,
@@ -67,6 +66,7 @@ def test_every_record_of_a_stream_is_normalized_whatever_its_neighbours_hold():
     assert second["expires_at"] == "2021-07-01T14:00:00.000000Z"
     assert third["variants"] == [{"updated_at": "2021-07-01T16:00:00.000000Z", "options": [{"created_at": "2021-07-01T17:00:00.000000Z"}]}]
     assert third["customer"] == {"registered_at": "2021-07-01T18:00:00.000000Z", "tags": ["2021-07-01T14:00:00-05:00"]}
+
 
 def test_the_fast_path_for_whole_hour_offsets_agrees_with_full_parsing():
     # to_utc moves whole-hour offsets on the text; it must say exactly what parsing says,
@@ -173,3 +173,24 @@ def test_records_pass_the_selector_uncopied_only_when_nothing_normalizes_them():
     assert passed == records and all(a is b for a, b in zip(passed, records))
     normalized = list(selector(TransformConfig.DefaultSchemaNormalization)._normalize_by_schema(records, schema))
     assert normalized == [{"id": 1}, {"id": 2}] and records == [{"id": "1"}, {"id": "2"}]
+
+
+def test_loading_components_py_again_does_not_wrap_the_fast_paths_twice():
+    # The manifest runner loads the root components.py under its own module name, next to
+    # source_cart.components: each CDK function must still be replaced once, by one fast path.
+    import importlib.util
+    from pathlib import Path
+
+    from airbyte_cdk.sources.declarative.auth.selective_authenticator import SelectiveAuthenticator
+    from airbyte_cdk.sources.declarative.datetime.datetime_parser import DatetimeParser
+    from airbyte_cdk.sources.declarative.extractors.record_selector import RecordSelector
+    from airbyte_cdk.sources.types import StreamSlice
+
+    import source_cart.components  # noqa: F401
+
+    replaced = [StreamSlice.__hash__, DatetimeParser.parse, RecordSelector._normalize_by_schema, SelectiveAuthenticator.__new__]
+    spec = importlib.util.spec_from_file_location("components_loaded_again", Path(__file__).parent.parent / "components.py")
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    now = [StreamSlice.__hash__, DatetimeParser.parse, RecordSelector._normalize_by_schema, SelectiveAuthenticator.__new__]
+    assert now == replaced
+    assert all(f._cart_fast_path and not getattr(f._cart_original, "_cart_fast_path", False) for f in now)
