@@ -476,34 +476,38 @@ def scenario_zero_latency(exes: dict, work: Path, reps: int) -> dict:
         ]
     finally:
         sb.stop()
-    # CPU at start: the same command on a store of about a hundred records, least of the runs.
-    # What is left of a big sync's CPU is the cost of its records.
+    for name, exe, extra in variants:
+        start_cpu, start_records = start_up_cpu(name, exe, extra, catalogs[name], work, reps)
+        big = res[name]
+        big.update({
+            "start_cpu_s": start_cpu, "start_records": start_records,
+            "cpu_us_per_record_beyond_start": (
+                1e6 * (big["cpu_s"] - start_cpu) / big["records"]
+                if big.get("records") and start_cpu is not None else None),
+        })
+    return res
+
+
+def start_up_cpu(name: str, exe: Path, extra: dict, catalog: dict, work: Path, reps: int) -> tuple:
+    """CPU at start: the same command on a store of about a hundred records, least of `reps`
+    runs, and the records it read. What is left of a big sync's CPU is the cost of its records."""
     sb = start_sandbox(DATA_START)
     try:
-        for name, exe, extra in variants:
-            cpus, start_records = [], 0
-            for rep in range(reps):
-                run = run_read(name, exe, work / f"start-{name}", sb, router_config(sb, **extra), catalogs[name],
-                               keep_ids=False)
-                if run.exit_code != 0 or not run.total_records:  # a failed sync says nothing of start-up
-                    log(f"  {name}: start-up run failed (exit {run.exit_code}, {run.total_records} records, "
-                        f"errors {run.errors[:2]}); not counted")
-                    continue
-                cpus.append(run.cpu)
-                start_records = run.total_records
-            start_cpu = min(cpus) if cpus else None
-            big = res[name]
-            res[name].update({
-                "start_cpu_s": start_cpu, "start_records": start_records,
-                "cpu_us_per_record_beyond_start": (
-                    1e6 * (big["cpu_s"] - start_cpu) / big["records"]
-                    if big.get("records") and start_cpu is not None else None),
-            })
-            if start_cpu is not None:
-                log(f"  {name}: start-up {start_cpu:.2f} s of CPU ({start_records} records)")
+        cpus, records = [], 0
+        for _ in range(reps):
+            run = run_read(name, exe, work / f"start-{name}", sb, router_config(sb, **extra), catalog, keep_ids=False)
+            if run.exit_code != 0 or not run.total_records:  # a failed sync says nothing of start-up
+                log(f"  {name}: start-up run failed (exit {run.exit_code}, {run.total_records} records, "
+                    f"errors {run.errors[:2]}); not counted")
+                continue
+            cpus.append(run.cpu)
+            records = run.total_records
     finally:
         sb.stop()
-    return res
+    if not cpus:
+        return None, records
+    log(f"  {name}: start-up {min(cpus):.2f} s of CPU ({records} records)")
+    return min(cpus), records
 
 
 def scenario_rate_limit(exes: dict, work: Path) -> dict:
