@@ -7,8 +7,9 @@ BIN := $(VENV)/bin
 
 install: $(BIN)/source-cart
 
-# One venv for everything: the connector, its tests, the sandbox and the demo's PyAirbyte (an
-# extra, never a dependency of the connector; the tests prove PyAirbyte runs it).
+# One venv for everything: the connector, its tests, what the sandbox needs and the demo's
+# PyAirbyte (an extra, never a dependency of the connector; the tests prove PyAirbyte runs it).
+# The sandbox, bench and scripts run from this checkout; the connector's wheel holds source_cart/ only.
 $(BIN)/source-cart: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -32,15 +33,7 @@ demo: install
 clean:
 	rm -rf $(VENV) *.egg-info build dist
 
-# Manifest-only layout: airbyte-ci, `airbyte-cdk connector test` and the manifest-only image
-# want manifest.yaml and components.py at the connector root. They are checked copies of the
-# ones in source_cart/ (the single source of truth); scripts/check_conventions.py fails when
-# they differ, so run this after every change to either file.
-.PHONY: sync-manifest conventions
-sync-manifest:
-	cp source_cart/manifest.yaml manifest.yaml
-	cp source_cart/components.py components.py
-
+.PHONY: conventions
 # Airbyte's QA conventions (metadata, docs, spec, layout); stdlib + pyyaml only.
 conventions: install
 	$(BIN)/python scripts/check_conventions.py

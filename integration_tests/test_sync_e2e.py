@@ -3,8 +3,9 @@
 import yaml
 import pytest
 
-from source_cart.components import to_utc
-from source_cart.source import MANIFEST_PATH
+from source_cart.run import MANIFEST as MANIFEST_PATH, load_components
+
+to_utc = load_components().to_utc
 
 from integration_tests.conftest import router_config, sandbox_ids, token_config
 
