@@ -2,10 +2,12 @@
 """Check the connector against Airbyte's QA conventions for manifest-only connectors.
 
 The checks follow what airbyte-ci's connector QA checks and the manifest-only layout ask for:
-registry metadata consistent with pyproject.toml, the base image pinned to the CDK version the
-package is tested with, the user docs in Airbyte's template, the manifest-only files at the root,
-components.py loadable as injected code, `url` (not `url_base`/`path`) in requesters, and a
-documented spec.
+registry metadata consistent with pyproject.toml; airbyte-cdk required as a range `>=X,<N`
+(N the next major) whose lowest version X is the base image's tag and the manifest's `version`
+(the release the connector is tested against); the user docs in Airbyte's template; the
+manifest-only files at the root as the only copies, with source_cart/ linking to them;
+components.py loadable as injected code and touching nothing of the CDK (no private names, no
+assignments to CDK objects); `url` (not `url_base`/`path`) in requesters; and a documented spec.
 
 Usage: python scripts/check_conventions.py [--root CONNECTOR_DIR]
 
@@ -16,6 +18,7 @@ Needs only the standard library and PyYAML.
 import argparse
 import ast
 import copy
+import os
 import re
 import sys
 import xml.etree.ElementTree as ElementTree
@@ -38,9 +41,13 @@ DOC_SECTIONS = [
 REQUIRED_TAGS = ["language:manifest-only", "cdk:low-code"]
 REQUIRED_HOSTS = ["${credentials.store_name}", "public.americommerce.com"]
 BASE_IMAGE = "docker.io/airbyte/source-declarative-manifest"
-MANIFEST_ONLY_FILES = [("manifest.yaml", "source_cart/manifest.yaml"), ("components.py", "source_cart/components.py")]
-COMPONENTS_FILES = ["source_cart/components.py", "components.py"]
+MANIFEST = "manifest.yaml"
+COMPONENTS = "components.py"
+# (the real file at the root, the symlink to it in the package)
+MANIFEST_ONLY_FILES = [(MANIFEST, "source_cart/manifest.yaml"), (COMPONENTS, "source_cart/components.py")]
 SPEC_KEYS = ("title", "description", "order")
+# PyYAML's C parser where it was built with libyaml: ten times faster on the manifest.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class Problems:
@@ -62,7 +69,7 @@ def load_yaml(root: Path, name: str, problems: Problems) -> Optional[Any]:
         problems.add(f"{name}: file not found")
         return None
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
     except yaml.YAMLError as error:
         problems.add(f"{name}: not valid YAML ({str(error).splitlines()[0]})")
         return None
@@ -105,12 +112,37 @@ def _project_table_without_tomllib(text: str) -> Dict[str, Any]:
     return project
 
 
-def pinned_cdk_version(project: Mapping[str, Any]) -> Optional[str]:
+def cdk_requirement(project: Mapping[str, Any]) -> Optional[str]:
     for requirement in project.get("dependencies", []):
-        match = re.match(r"^\s*airbyte-cdk\s*(?:\[[^\]]*\])?\s*==\s*([0-9][^\s;,]*)\s*(?:;.*)?$", requirement)
-        if match:
-            return match.group(1)
+        if re.match(r"^\s*airbyte-cdk\s*(?:\[[^\]]*\])?\s*(?:[<>=!~;]|$)", requirement):
+            return requirement
     return None
+
+
+def lowest_cdk_version(project: Mapping[str, Any], problems: Problems) -> Optional[str]:
+    """X of the `airbyte-cdk>=X,<N` requirement (N the major after X's), or None (reported)."""
+    requirement = cdk_requirement(project)
+    if requirement is None:
+        problems.add("pyproject.toml: [project] dependencies lack airbyte-cdk")
+        return None
+    match = re.match(r"^\s*airbyte-cdk\s*(?:\[[^\]]*\])?\s*([^;]*?)\s*(?:;.*)?$", requirement)
+    clauses = [c.strip() for c in (match.group(1) if match else "").split(",") if c.strip()]
+    lower = [c[2:].strip() for c in clauses if c.startswith(">=")]
+    upper = [c[1:].strip() for c in clauses if c.startswith("<") and not c.startswith("<=")]
+    if len(clauses) != 2 or len(lower) != 1 or len(upper) != 1 or not re.fullmatch(r"\d+(\.\d+)*", lower[0]):
+        problems.add(
+            f"pyproject.toml: airbyte-cdk is required as `{requirement.strip()}`; write a range "
+            f"`airbyte-cdk>=X,<N`: X the lowest release the connector is tested with (the base "
+            f"image's tag and the manifest's version), N the next major"
+        )
+        return None
+    major = int(lower[0].split(".")[0])
+    if upper[0] not in (str(major + 1), f"{major + 1}.0", f"{major + 1}.0.0"):
+        problems.add(
+            f"pyproject.toml: airbyte-cdk's upper bound is `<{upper[0]}`; use `<{major + 1}`, the "
+            f"major after {lower[0]} (a new major may change the manifest's meaning)"
+        )
+    return lower[0]
 
 
 def project_license(project: Mapping[str, Any]) -> Optional[str]:
@@ -125,7 +157,9 @@ def project_license(project: Mapping[str, Any]) -> Optional[str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def check_metadata(root: Path, project: Optional[Mapping[str, Any]], problems: Problems) -> None:
+def check_metadata(
+    root: Path, project: Optional[Mapping[str, Any]], cdk_version: Optional[str], problems: Problems
+) -> None:
     metadata = load_yaml(root, "metadata.yaml", problems)
     if metadata is None:
         return
@@ -140,9 +174,6 @@ def check_metadata(root: Path, project: Optional[Mapping[str, Any]], problems: P
             problems.add(f"metadata.yaml: tags lack `{tag}` (found: {tags})")
 
     base_image = (data.get("connectorBuildOptions") or {}).get("baseImage")
-    cdk_version = pinned_cdk_version(project) if project is not None else None
-    if project is not None and cdk_version is None:
-        problems.add("pyproject.toml: airbyte-cdk is not pinned with `==` in [project] dependencies")
     if not base_image:
         problems.add("metadata.yaml: connectorBuildOptions.baseImage is missing")
     elif cdk_version is not None:
@@ -150,7 +181,7 @@ def check_metadata(root: Path, project: Optional[Mapping[str, Any]], problems: P
         if not re.fullmatch(pattern, str(base_image)):
             problems.add(
                 f"metadata.yaml: connectorBuildOptions.baseImage is `{base_image}`, expected "
-                f"`{BASE_IMAGE}:{cdk_version}` (the airbyte-cdk pinned in pyproject.toml), "
+                f"`{BASE_IMAGE}:{cdk_version}` (the lowest airbyte-cdk of pyproject.toml's range), "
                 f"optionally followed by @sha256:<64 hex digits>"
             )
 
@@ -221,7 +252,7 @@ def check_acceptance_test_config(root: Path, problems: Problems) -> None:
 
 
 def walk_items(node: Any) -> Iterator[Tuple[str, Any]]:
-    if isinstance(node, Mapping):
+    if isinstance(node, dict):
         for key, value in node.items():
             yield str(key), value
             yield from walk_items(value)
@@ -304,37 +335,130 @@ def check_docs(root: Path, project: Optional[Mapping[str, Any]], streams: List[s
 # ---------------------------------------------------------------------------------------------
 
 
-def check_manifest_only_copies(root: Path, problems: Problems) -> None:
-    for copy_name, source_name in MANIFEST_ONLY_FILES:
-        copy_path, source_path = root / copy_name, root / source_name
-        if not source_path.is_file():
-            problems.add(f"{source_name}: file not found")
-        elif copy_path.is_symlink():
-            problems.add(f"{copy_name}: is a symlink; it must be a copy of {source_name} (run `make sync-manifest`)")
-        elif not copy_path.is_file():
-            problems.add(f"{copy_name}: missing at the connector root (run `make sync-manifest`)")
-        elif copy_path.read_bytes() != source_path.read_bytes():
-            problems.add(f"{copy_name}: differs from {source_name} (run `make sync-manifest`)")
+def check_layout(root: Path, problems: Problems) -> None:
+    """The root files are the real ones (where Airbyte's manifest-only tooling reads them); the
+    package's are symlinks to them, so there is one copy to edit and nothing to keep in step."""
+    for real_name, link_name in MANIFEST_ONLY_FILES:
+        real, link = root / real_name, root / link_name
+        fix = f"(ln -sf ../{real_name} {link_name})"
+        if real.is_symlink():
+            problems.add(f"{real_name}: is a symlink; the root must hold the real file, and {link_name} link to it")
+        elif not real.is_file():
+            problems.add(f"{real_name}: file not found at the connector root")
+        if link.is_symlink():
+            if not link.exists() or link.resolve() != real.resolve():
+                problems.add(
+                    f"{link_name}: links to `{os.readlink(link)}`, not to the root {real_name} {fix}"
+                )
+        elif link.exists():
+            problems.add(f"{link_name}: is a copy; it must be a symlink to the root {real_name} {fix}")
+        else:
+            problems.add(f"{link_name}: missing; it must be a symlink to the root {real_name} {fix}")
 
 
 def check_components(root: Path, problems: Problems) -> None:
-    for name in COMPONENTS_FILES:
-        path = root / name
-        if not path.is_file() or path.is_symlink():
-            continue  # reported by check_manifest_only_copies
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"), filename=name)
-        except SyntaxError as error:
-            problems.add(f"{name}: syntax error at line {error.lineno}: {error.msg}")
-            continue
+    """components.py loads as injected code, and changes nothing of the CDK: the Builder loads it
+    into a server that other connectors share, and a CDK release may rename any private name."""
+    path = root / COMPONENTS
+    if not path.is_file():
+        return  # reported by check_layout
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=COMPONENTS)
+    except SyntaxError as error:
+        problems.add(f"{COMPONENTS}: syntax error at line {error.lineno}: {error.msg}")
+        return
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.module == "__future__" and any(alias.name == "annotations" for alias in node.names):
+                problems.add(
+                    f"{COMPONENTS}:{node.lineno}: `from __future__ import annotations` breaks injected components"
+                )
+            if node.level:
+                problems.add(f"{COMPONENTS}:{node.lineno}: relative import (not loadable as injected code)")
+    for line, name in private_cdk_imports(tree):
+        problems.add(f"{COMPONENTS}:{line}: imports `{name}`, private to airbyte_cdk; use its public API")
+    for line, statement, changed in cdk_patches(tree):
+        problems.add(f"{COMPONENTS}:{line}: `{statement}` changes airbyte_cdk's `{changed}`; never patch the CDK")
+
+
+def _is_cdk_module(module: Optional[str]) -> bool:
+    return bool(module) and (module == "airbyte_cdk" or str(module).startswith("airbyte_cdk."))
+
+
+def private_cdk_imports(tree: ast.AST) -> Iterator[Tuple[int, str]]:
+    """(line, dotted name) of every name or module imported from airbyte_cdk that starts with `_`."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and not node.level and _is_cdk_module(node.module):
+            module_private = any(part.startswith("_") for part in str(node.module).split("."))
+            for alias in node.names:
+                if module_private or alias.name.startswith("_"):
+                    yield node.lineno, f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if _is_cdk_module(alias.name) and any(part.startswith("_") for part in alias.name.split(".")):
+                    yield node.lineno, alias.name
+
+
+def cdk_names(tree: ast.AST) -> Dict[str, str]:
+    """Local name -> what it is, for every name bound to something of airbyte_cdk: imports, and
+    plain aliases of them (`X = CdkClass`, `Y = CdkClass.method`), wherever they are bound."""
+    names: Dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and not node.level and _is_cdk_module(node.module):
+            for alias in node.names:
+                names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if _is_cdk_module(alias.name):
+                    local = alias.asname or alias.name.split(".")[0]
+                    names[local] = alias.name if alias.asname else local
+    changed = True
+    while changed:  # aliases of aliases
+        changed = False
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom):
-                if node.module == "__future__" and any(alias.name == "annotations" for alias in node.names):
-                    problems.add(
-                        f"{name}:{node.lineno}: `from __future__ import annotations` breaks injected components"
-                    )
-                if node.level:
-                    problems.add(f"{name}:{node.lineno}: relative import (not loadable as injected code)")
+            if isinstance(node, ast.Assign):
+                root = _root_name(node.value)
+                if root in names:
+                    for target in node.targets:
+                        if isinstance(target, ast.Name) and target.id not in names:
+                            names[target.id] = f"{names[root]}{ast.unparse(node.value)[len(root):]}"
+                            changed = True
+    return names
+
+
+def _root_name(node: ast.AST) -> Optional[str]:
+    """`a` for `a`, `a.b.c`, `a.b[0]`, `a.__dict__["x"]`; None for anything else."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def cdk_patches(tree: ast.AST) -> Iterator[Tuple[int, str, str]]:
+    """(line, statement, what of airbyte_cdk it changes) for every assignment to, or deletion of,
+    an attribute or item of something from airbyte_cdk (`CdkClass.attr = ...`,
+    `cdk_module.f = ...`, `CdkClass.__dict__[k] = ...`), and every setattr/delattr on one."""
+    names = cdk_names(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr"):
+            root = _root_name(node.args[0]) if node.args else None
+            if root in names:
+                yield node.lineno, f"{node.func.id}({ast.unparse(node.args[0])}, ...)", names[root]
+            continue
+        if isinstance(node, ast.Assign):
+            targets, form = list(node.targets), "{} = ..."
+        elif isinstance(node, ast.AugAssign):
+            targets, form = [node.target], "{} " + ast.unparse(node)[len(ast.unparse(node.target)) :].split()[0] + " ..."
+        elif isinstance(node, ast.AnnAssign):
+            targets, form = [node.target], "{} = ..."
+        elif isinstance(node, ast.Delete):
+            targets, form = list(node.targets), "del {}"
+        else:
+            continue
+        for target in targets:
+            for element in target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]:
+                root = _root_name(element)
+                if isinstance(element, (ast.Attribute, ast.Subscript)) and root in names:
+                    yield node.lineno, form.format(ast.unparse(element)), names[root]
 
 
 def resolve_refs(manifest: Any) -> Any:
@@ -350,11 +474,11 @@ def resolve_refs(manifest: Any) -> Any:
     def resolve(node: Any, depth: int = 0) -> Any:
         if depth > 50:
             raise ValueError("$ref nesting too deep (a cycle?)")
-        if isinstance(node, Mapping):
+        if isinstance(node, dict):
             if isinstance(node.get("$ref"), str) and node["$ref"].startswith("#"):
                 base = resolve(copy.deepcopy(target(node["$ref"])), depth + 1)
-                merged = dict(base) if isinstance(base, Mapping) else {}
-                if not isinstance(base, Mapping):
+                merged = dict(base) if isinstance(base, dict) else {}
+                if not isinstance(base, dict):
                     return base if len(node) == 1 else node
                 for key, value in node.items():
                     if key != "$ref":
@@ -368,34 +492,39 @@ def resolve_refs(manifest: Any) -> Any:
     return resolve(manifest)
 
 
-def check_manifest(root: Path, problems: Problems) -> List[str]:
+def check_manifest(root: Path, cdk_version: Optional[str], problems: Problems) -> List[str]:
     """Checks the manifest and returns the names of its streams."""
-    manifest = load_yaml(root, "source_cart/manifest.yaml", problems)
+    manifest = load_yaml(root, MANIFEST, problems)
     if not isinstance(manifest, Mapping):
         if manifest is not None:
-            problems.add("source_cart/manifest.yaml: not a mapping")
+            problems.add(f"{MANIFEST}: not a mapping")
         return []
+    if cdk_version is not None and str(manifest.get("version")) != cdk_version:
+        problems.add(
+            f"{MANIFEST}: version is `{manifest.get('version')}`, expected `{cdk_version}` (the lowest "
+            f"airbyte-cdk of pyproject.toml's range, which the base image runs)"
+        )
     try:
         resolved = resolve_refs(manifest)
     except (KeyError, IndexError, ValueError, TypeError) as error:
-        problems.add(f"source_cart/manifest.yaml: unresolvable $ref ({error!r})")
+        problems.add(f"{MANIFEST}: unresolvable $ref ({error!r})")
         return []
 
     seen = set()
     for key, node in walk_items({"root": resolved}):
-        if isinstance(node, Mapping) and node.get("type") == "HttpRequester":
+        if isinstance(node, dict) and node.get("type") == "HttpRequester":
             for deprecated in ("url_base", "path"):
                 if deprecated in node and deprecated not in seen:
                     seen.add(deprecated)
                     problems.add(
-                        f"source_cart/manifest.yaml: a requester uses `{deprecated}`; use `url` instead"
+                        f"{MANIFEST}: a requester uses `{deprecated}`; use `url` instead"
                     )
             if "url" not in node and "url" not in seen:
                 seen.add("url")
-                problems.add("source_cart/manifest.yaml: a requester has no `url`")
+                problems.add(f"{MANIFEST}: a requester has no `url`")
 
     if "url_base" not in seen and any(key == "url_base" for key, _ in walk_items(manifest)):
-        problems.add("source_cart/manifest.yaml: uses `url_base` (deprecated); use `url` in requesters")
+        problems.add(f"{MANIFEST}: uses `url_base` (deprecated); use `url` in requesters")
 
     check_spec(resolved.get("spec") or {}, problems)
     streams = []
@@ -404,21 +533,21 @@ def check_manifest(root: Path, problems: Problems) -> List[str]:
         if name:
             streams.append(str(name))
     if not streams:
-        problems.add("source_cart/manifest.yaml: no streams")
+        problems.add(f"{MANIFEST}: no streams")
     return streams
 
 
 def check_spec(spec: Mapping[str, Any], problems: Problems) -> None:
     properties = (spec.get("connection_specification") or {}).get("properties")
     if not isinstance(properties, Mapping):
-        problems.add("source_cart/manifest.yaml: spec.connection_specification.properties is missing")
+        problems.add(f"{MANIFEST}: spec.connection_specification.properties is missing")
         return
     for path, field in spec_fields(properties, "spec"):
         missing = [key for key in SPEC_KEYS if key not in field]
         if not path.endswith(".credentials") and not field.get("examples"):
             missing.append("examples")
         if missing:
-            problems.add(f"source_cart/manifest.yaml: {path} has no {', '.join(missing)}")
+            problems.add(f"{MANIFEST}: {path} has no {', '.join(missing)}")
 
 
 def spec_fields(properties: Mapping[str, Any], prefix: str) -> Iterator[Tuple[str, Mapping[str, Any]]]:
@@ -441,11 +570,12 @@ def spec_fields(properties: Mapping[str, Any], prefix: str) -> Iterator[Tuple[st
 def check(root: Path) -> List[str]:
     problems = Problems()
     project = load_pyproject(root, problems)
-    check_metadata(root, project, problems)
+    cdk_version = lowest_cdk_version(project, problems) if project is not None else None
+    check_metadata(root, project, cdk_version, problems)
     check_acceptance_test_config(root, problems)
-    streams = check_manifest(root, problems)
+    streams = check_manifest(root, cdk_version, problems)
     check_docs(root, project, streams, problems)
-    check_manifest_only_copies(root, problems)
+    check_layout(root, problems)
     check_components(root, problems)
     return problems.lines
 
