@@ -359,7 +359,7 @@ class SandboxState:
         if random_count:
             n = table.n
             k = min(int(random_count), n)
-            chosen = set(idxs)
+            chosen = set(idxs) | table.deleted
             while k > 0 and len(chosen) < n:
                 i = int(self.control_rng.random() * n)
                 if i not in chosen:
@@ -416,6 +416,13 @@ class SandboxState:
             out.append({"id": rid, "updated_at": rec.get("updated_at")})
         return out
 
+    def delete(self, resource: str, ids) -> list[int]:
+        table = self.store.table(resource)
+        idxs = self._pick(table, ids)
+        for idx in idxs:
+            table.delete(idx)
+        return [table.id_of(idx) for idx in idxs]
+
     def bulk_import(self, resource: str, update: int = 0, insert: int = 0, ids=None,
                     updated_at: str | None = None, fields=None) -> dict:
         st = self.stamp(updated_at)
@@ -438,6 +445,8 @@ class SandboxState:
         if typ == "insert":
             return self.insert(resource, count=a.get("count", 1), records=a.get("records"),
                                updated_at=a.get("updated_at"))
+        if typ == "delete":
+            return self.delete(resource, a.get("ids") or [])
         if typ == "bulk_import":
             return self.bulk_import(resource, update=a.get("update", 0), insert=a.get("insert", 0),
                                     ids=a.get("ids"), updated_at=a.get("updated_at"),
@@ -841,6 +850,7 @@ class Control:
             Route(p + "/update", self.wrap(self.update), methods=["POST"]),
             Route(p + "/insert", self.wrap(self.insert), methods=["POST"]),
             Route(p + "/bulk_import", self.wrap(self.bulk_import), methods=["POST"]),
+            Route(p + "/delete", self.wrap(self.delete), methods=["POST"]),
             Route(p + "/hooks", self.wrap(self.hooks), methods=["GET", "POST", "DELETE"]),
             Route(p + "/clock", self.wrap(self.clock), methods=["GET", "POST"]),
             Route(p + "/records/{resource}", self.wrap(self.records), methods=["GET"]),
@@ -954,6 +964,9 @@ class Control:
                                      updated_at=body.get("updated_at"))
         return {"resource": res, "inserted": inserted}
 
+    def delete(self, request, body):
+        return {"resource": body["resource"], "deleted": self.state.delete(body["resource"], body["ids"])}
+
     def bulk_import(self, request, body):
         return self.state.bulk_import(body["resource"], update=body.get("update", 0),
                                       insert=body.get("insert", 0), ids=body.get("ids"),
@@ -993,9 +1006,9 @@ class Control:
         else:
             offset = int(q.get("offset", 0))
             limit = int(q.get("limit", 100_000))
-            idxs = list(range(offset, min(table.n, offset + limit)))
+            idxs = [i for i in range(offset, min(table.n, offset + limit)) if i not in table.deleted]
         fields = [f for f in q.get("fields", "").split(",") if f] or None
-        return {"resource": table.path, "key": table.resource.key, "total_count": table.n,
+        return {"resource": table.path, "key": table.resource.key, "total_count": table.n - len(table.deleted),
                 "records": [st.store.render(table, i, fields, []) for i in idxs]}
 
     def last_page(self, request, body):

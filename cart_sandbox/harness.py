@@ -156,6 +156,10 @@ class ControlClient:
         body = {"resource": resource, "count": count, "records": records, "updated_at": updated_at}
         return self.call("POST", "/insert", {k: v for k, v in body.items() if v is not None})["inserted"]
 
+    def delete(self, resource: str, ids: list[int]) -> list[int]:
+        """Delete records: they leave every list, and their ids answer 404."""
+        return self.call("POST", "/delete", {"resource": resource, "ids": ids})["deleted"]
+
     def bulk_import(self, resource: str, update: int = 0, insert: int = 0,
                     ids: list[int] | None = None, updated_at: str | None = None,
                     fields: dict | None = None) -> dict:
@@ -169,6 +173,7 @@ class ControlClient:
         ``action`` ("before" the response is computed, or "after"). Actions:
         {"type": "update", "ids"|"random"|"positions": ..., "fields": {...}},
         {"type": "insert", "count": n}, {"type": "bulk_import", "update": k, "insert": m},
+        {"type": "delete", "ids": [...]},
         {"type": "faults", ...}, {"type": "rate_limit", ...}; "resource" defaults to the hook's.
         "positions" index the last page served for that resource (0 = its first record)."""
         return self.call("POST", "/hooks", {"resource": resource, "after": after, "when": when,

@@ -303,6 +303,7 @@ class Table:
         self._index: dict[str, tuple[array, array]] = {}
         self._colcache: dict[str, list] = {}
         self._textcache: dict[str, list] = {}
+        self.deleted: set[int] = set()  # idx of deleted records: never listed or found again
         self.version = 0
 
     # -- identity ---------------------------------------------------------------------------
@@ -317,8 +318,10 @@ class Table:
 
     def idx_of(self, rid: int) -> int | None:
         if self.id_start <= rid < self.id_start + self.n_gen:
-            return rid - self.id_start
-        return self.extra_id_to_idx.get(rid)
+            idx = rid - self.id_start
+        else:
+            idx = self.extra_id_to_idx.get(rid)
+        return None if idx in self.deleted else idx
 
     def next_id(self) -> int:
         if self.extra_ids:
@@ -354,6 +357,11 @@ class Table:
             col[idx] = key_of(self.kinds[f], rec.get(f), self.tz)
         for f, col in self._textcache.items():
             col[idx] = _text(rec.get(f))
+        self.version += 1
+
+    def delete(self, idx: int) -> None:
+        """Remove record idx from every list and lookup; its id is not given out again."""
+        self.deleted.add(idx)
         self.version += 1
 
     def insert(self, rec: dict) -> int:
@@ -457,7 +465,7 @@ class Table:
         pf = self.gen.parent_field
         if pf and self.overrides:
             out = [i for i in out if i not in self.overrides or self.overrides[i].get(pf) == pid]
-        return out
+        return [i for i in out if i not in self.deleted] if self.deleted else out
 
 
 def _text(value) -> str | None:
@@ -608,6 +616,8 @@ class Store:
                 cols.append((ff.predicate, key_col, text_col))
             out = []
             for i in idx_iter:
+                if i in table.deleted:
+                    continue
                 for pred, kc, tc in cols:
                     if not pred(kc[i], tc[i] if tc is not None else None):
                         break
@@ -619,7 +629,7 @@ class Store:
             f, s, e = best
             keys, order = table.index(f)
             ordered = f == primary and trivial_rest
-            if ordered and not remaining:
+            if ordered and not remaining and not table.deleted:
                 total = e - s
                 if primary_desc:
                     positions = _desc_positions(keys, s, e, offset, count)
