@@ -1,166 +1,193 @@
-"""Errors: what the user can fix fails at once with a clear message; server faults are retried."""
+"""Errors: what the user can fix fails at once and says how; a missing scope skips its stream;
+server faults are retried; a 429 waits what Retry-After says; nothing fails as "zero records".
+
+Several streams share one sync where they can: building the source is the slow part of a test.
+"""
 
 import datetime
 import email.utils
 import json
+from typing import Any, Dict, List
 
 import pytest
-import requests
-import requests_mock
 from airbyte_cdk.models import FailureType, SyncMode
-from airbyte_cdk.test.catalog_builder import CatalogBuilder
-from airbyte_cdk.test.entrypoint_wrapper import read
+from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest, HttpResponse
+from airbyte_cdk.test.mock_http.request import ANY_QUERY_PARAMS
 
-from source_cart.components import retry_after_seconds
-from source_cart.source import SourceCart
-from unit_tests.conftest import ROUTER_CONFIG, TOKEN, all_output, config, ids, run_read
+from unit_tests.conftest import TOKEN, all_output, components, config
 
-URL = "https://mystore.com/api/v1/orders"
-GOOD = {"total_count": 1, "orders": [{"id": 1, "updated_at": "2021-02-01T00:00:00Z"}]}
+STORE = "https://mystore.com/api/v1"
+END = "2021-12-31T00:00:00Z"
 UNAUTHORIZED = {"status_code": 401, "message": "Unauthorized", "details": "Invalid or missing access token."}
 
 
-def read_with(responses, cfg=None, stream="orders", url=URL):
-    with requests_mock.Mocker() as mocker:
-        mocker.get(url, responses)
-        output = run_read(cfg or config(), stream, expecting_exception=True)
-        return output, mocker.call_count
+def any_page_of(resource: str) -> HttpRequest:
+    return HttpRequest(f"{STORE}/{resource}", query_params=ANY_QUERY_PARAMS)
 
 
-def error_messages(output):
-    return [e.trace.error.message for e in output.errors]
+def records_body(key: str, *record_ids: int) -> str:
+    records = [{"id": i, "updated_at": "2021-02-01T00:00:00Z"} for i in record_ids]
+    return json.dumps({"total_count": len(records), key: records})
 
 
-def test_wrong_token_fails_once_with_a_config_error():
-    output, calls = read_with([{"status_code": 401, "json": UNAUTHORIZED}])
-    assert calls == 1, "a 401 is not retried"
-    assert output.errors[0].trace.error.failure_type == FailureType.config_error
-    assert "refused the credentials (401 Unauthorized)" in error_messages(output)[0]
-    assert "access token" in error_messages(output)[0]
+def ok(key: str, *record_ids: int) -> HttpResponse:
+    return HttpResponse(records_body(key, *record_ids), 200)
+
+
+def error(status: int, body: Dict[str, Any]) -> HttpResponse:
+    return HttpResponse(json.dumps(body), status)
+
+
+def read(runtime: Any, streams: List[str], cfg: Any = None) -> Any:
+    return runtime.read(cfg or config(end_date=END), streams, SyncMode.incremental, expecting_exception=True)
+
+
+def records_of(output: Any, stream: str) -> List[int]:
+    return [m.record.data["id"] for m in output.records if m.record.stream == stream]
+
+
+def error_messages(output: Any) -> List[str]:
+    return [m.trace.error.message for m in output.errors]
+
+
+def log_lines(output: Any) -> List[str]:
+    return [m.log.message for m in output.logs]
+
+
+# ---------------------------------------------------------------------------------------------
+# What the user must fix
+# ---------------------------------------------------------------------------------------------
+
+
+def test_wrong_token_and_wrong_store_fail_with_config_errors_that_say_what_to_check(runtime):
+    orders, products = any_page_of("orders"), any_page_of("products")
+    with HttpMocker() as http:
+        http.get(orders, error(401, UNAUTHORIZED))
+        http.get(products, error(404, {"status_code": 404, "message": "Not Found"}))
+        output = read(runtime, ["orders", "products"])
+        http.assert_number_of_calls(orders, 1)  # neither is retried
+        http.assert_number_of_calls(products, 1)
+    config_errors = [
+        m.trace.error.message for m in output.errors if m.trace.error.failure_type == FailureType.config_error
+    ]
+    token = [m for m in config_errors if "401" in m and f"{STORE}/orders" in m]
+    assert token and "check the access token" in token[0]
+    store = [m for m in config_errors if "404" in m and f"{STORE}/products" in m]
+    assert store and "store_name" in store[0]
+    assert not output.records
     assert TOKEN not in all_output(output)
 
 
-def test_any_other_401_fails_rather_than_skip_every_stream():
-    output, _ = read_with([{"status_code": 401, "json": {"message": "Unauthorized"}}])
-    assert output.errors and "refused the credentials (401 Unauthorized)" in error_messages(output)[0]
-
-
-def test_wrong_router_secret_names_the_router_credentials():
-    output, _ = read_with(
-        [{"status_code": 401, "json": UNAUTHORIZED}],
-        cfg=config(ROUTER_CONFIG),
-        url="https://public.americommerce.com/api/v1/orders",
-    )
-    message = error_messages(output)[0]
-    assert "user secret" in message and "site id" in message
-    assert "router-SECRET-abcdef" not in all_output(output)
-
-
-@pytest.mark.parametrize(
-    "status, body",
-    [
-        (403, {"status_code": 403, "message": "Forbidden"}),
-        (401, {"status_code": 401, "message": "Unauthorized", "details": "Token lacks the read_orders scope."}),
-    ],
-)
-def test_stream_without_scope_is_skipped_with_a_warning_and_the_sync_goes_on(status, body):
-    catalog_streams = ["orders", "products"]
-    with requests_mock.Mocker() as mocker:
-        mocker.get(URL, status_code=status, json=body)
-        mocker.get("https://mystore.com/api/v1/products", json={"total_count": 1, "products": [
-            {"id": 5, "updated_at": "2021-02-01T00:00:00Z"}]})
-        catalog = CatalogBuilder()
-        for name in catalog_streams:
-            catalog = catalog.with_stream(name, SyncMode.full_refresh)
-        catalog = catalog.build()
-        cfg = config()
-        output = read(SourceCart(catalog=catalog, config=cfg, state=[]), cfg, catalog, [])
+def test_a_stream_the_token_has_no_scope_for_is_skipped_with_a_warning_and_the_others_are_read(runtime):
+    """A 401 or 403 that names a scope, and any 403, skip the stream: the warning names the
+    scope to add; other streams still sync, and the sync succeeds."""
+    with HttpMocker() as http:
+        missing_scope = {"status_code": 401, "message": "Unauthorized", "details": "Missing scope: read_orders"}
+        http.get(any_page_of("orders"), error(401, missing_scope))
+        scope_refused = {"status_code": 403, "message": "Token scope does not allow this resource"}
+        http.get(any_page_of("customers"), error(403, scope_refused))
+        http.get(any_page_of("order_items"), error(403, {"status_code": 403, "message": "Forbidden"}))
+        http.get(any_page_of("products"), ok("products", 5))
+        output = read(runtime, ["orders", "customers_cart", "order_items", "products"])
     assert not output.errors
-    assert [m.record.stream for m in output.records] == ["products"]
-    warning = [m.log.message for m in output.logs if "skipping the stream of /orders" in m.log.message]
-    assert warning and "read_orders" in warning[0] and "/api/v1/orders" in warning[0]
+    assert records_of(output, "products") == [5]
+    assert {m.record.stream for m in output.records} == {"products"}
+    for resource, scope in [("orders", "read_orders"), ("customers", "read_people"), ("order_items", "read_orders")]:
+        warnings = [line for line in log_lines(output) if f"skipping the stream of /{resource}:" in line]
+        assert len(warnings) == 1, resource
+        assert f"lacks the '{scope}' scope" in warnings[0]
 
 
-def test_unknown_resource_or_store_fails_instead_of_reading_nothing():
-    output, _ = read_with([{"status_code": 404, "json": {"status_code": 404, "message": "Not Found"}}])
-    assert output.errors and ids(output) == []
-    assert "store_name" in error_messages(output)[0]
+# ---------------------------------------------------------------------------------------------
+# Server faults
+# ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        {"total_count": 3},
-        {"total_count": 3, "order": [{"id": 3, "updated_at": "2021-02-01T00:00:00Z"}]},
-        {"total_count": 3, "orders": {"id": 3}},
-        ["not", "an", "envelope"],
-    ],
-    ids=["no-list", "other-key", "not-a-list", "bare-list"],
-)
-def test_response_without_the_record_list_is_an_error_never_zero_records(body):
-    output, _ = read_with([{"json": body}])
-    assert ids(output) == []
-    messages = error_messages(output)
-    assert any("without its 'orders' list" in m and "/api/v1/orders" in m for m in messages), messages
-
-
-@pytest.mark.parametrize("item", ["", [], None, 7, "2021-02-01"], ids=["blank", "list", "null", "number", "text"])
-def test_an_item_that_is_not_a_record_stops_the_stream_instead_of_an_empty_record(item):
-    good = {"id": 3, "updated_at": "2021-02-01T00:00:00Z"}
-    output, _ = read_with([{"json": {"total_count": 2, "orders": [good, item]}}])
-    assert ids(output) == []  # the page is refused whole: nothing taken from it
-    messages = error_messages(output)
-    assert any("not a record in its 'orders' list" in m and "/api/v1/orders" in m for m in messages), messages
-
-
-@pytest.mark.parametrize(
-    "fault",
-    [
-        {"status_code": 500, "json": {"status_code": 500, "message": "Server Error"}},
-        {"status_code": 503, "text": "<html><body>Service Unavailable</body></html>"},
-        {"status_code": 200, "text": "<html><body>Bad gateway</body></html>"},
-        {"status_code": 200, "text": '{"total_count": 1, "orders": [{"id": 1, "upda'},
-        {"status_code": 200, "text": ""},
-        {"exc": requests.exceptions.ConnectionError("connection reset by peer")},
-        {"exc": requests.exceptions.ChunkedEncodingError("IncompleteRead(120 bytes read)")},
-    ],
-    ids=["500", "503-html", "200-html", "truncated", "empty", "dropped", "cut-off-stream"],
-)
-def test_server_faults_are_retried(fault, no_sleep):
-    output, calls = read_with([fault, {"json": GOOD}])
-    assert ids(output) == [1]
+def test_server_errors_html_pages_and_empty_bodies_are_retried_until_the_page_comes(runtime):
+    requests = {resource: any_page_of(resource) for resource in ("orders", "products", "customers")}
+    with HttpMocker() as http:
+        http.get(requests["orders"], [HttpResponse("upstream failed", 503), ok("orders", 1)])
+        http.get(requests["products"], [HttpResponse("<html><body>Bad gateway</body></html>", 200), ok("products", 2)])
+        http.get(requests["customers"], [HttpResponse("", 200), ok("customers", 3)])
+        output = read(runtime, ["orders", "products", "customers_cart"])
+        for request in requests.values():
+            http.assert_number_of_calls(request, 2)
     assert not output.errors
-    assert calls == 2
-    assert no_sleep, "the retry waited"
+    synced = [records_of(output, stream) for stream in ("orders", "products", "customers_cart")]
+    assert synced == [[1], [2], [3]]
 
 
-def test_when_retries_run_out_the_sync_fails_naming_the_stream():
-    output, calls = read_with([{"status_code": 500, "json": {}}] * 10, cfg=config(max_retries=2))
-    assert calls == 3
-    assert output.errors
-    assert any("orders" in m for m in error_messages(output))
+def test_when_retries_run_out_the_stream_fails_naming_it_and_never_as_zero_records(runtime):
+    """A 200 without the record list is retried, then fails naming the list it lacked (`items`
+    for /order_items); a 429 that never ends fails too. max_retries 2 means three attempts."""
+    items, orders = any_page_of("order_items"), any_page_of("orders")
+    with HttpMocker() as http:
+        http.get(items, HttpResponse(json.dumps({"total_count": 3, "orderitems": []}), 200))
+        http.get(orders, HttpResponse("", 429, {"Retry-After": "2"}))
+        output = read(runtime, ["order_items", "orders"])
+        http.assert_number_of_calls(items, 3)
+        http.assert_number_of_calls(orders, 3)
+    assert not output.records
+    messages = error_messages(output)
+    assert any("without its 'items' list" in m and f"{STORE}/order_items" in m for m in messages), messages
+    failed_streams = [m for m in messages if "did not sync successfully" in m]
+    assert failed_streams and "order_items" in failed_streams[-1] and "orders:" in failed_streams[-1]
 
 
-def test_429_waits_what_retry_after_says_in_seconds(no_sleep):
-    output, _ = read_with([{"status_code": 429, "headers": {"Retry-After": "7"}, "json": {}}, {"json": GOOD}])
-    assert ids(output) == [1]
-    assert 7.0 in no_sleep, no_sleep
+# ---------------------------------------------------------------------------------------------
+# 429 and Retry-After
+# ---------------------------------------------------------------------------------------------
 
 
-def test_429_waits_until_an_http_date(no_sleep):
-    when = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=30)
-    header = email.utils.format_datetime(when, usegmt=True)
-    output, _ = read_with([{"status_code": 429, "headers": {"Retry-After": header}, "json": {}}, {"json": GOOD}])
-    assert ids(output) == [1]
-    assert any(25 <= wait <= 31 for wait in no_sleep), no_sleep
+def test_429_waits_what_retry_after_says_as_seconds_or_as_an_http_date(runtime, no_sleep):
+    """Retry-After: 7 waits 7 s; an HTTP date waits until that moment (UTC). The CDK adds a second
+    to what the backoff strategy returns; RetryAfter asks one less, so the waits are exact."""
+    start = datetime.datetime.now(datetime.timezone.utc)
+    until = (start + datetime.timedelta(seconds=60)).replace(microsecond=0)
+    orders = any_page_of("orders")
+    with HttpMocker() as http:
+        http.get(
+            orders,
+            [
+                HttpResponse("", 429, {"Retry-After": "7"}),
+                HttpResponse("", 429, {"Retry-After": email.utils.format_datetime(until, usegmt=True)}),
+                ok("orders", 1),
+            ],
+        )
+        output = read(runtime, ["orders"], config(end_date=END, max_retries=3))
+        end = datetime.datetime.now(datetime.timezone.utc)
+        http.assert_number_of_calls(orders, 3)
+    assert not output.errors
+    assert records_of(output, "orders") == [1]
+    waits = [w for w in no_sleep if w]  # the backoff library also "sleeps" 0 between attempts
+    assert len(waits) == 2
+    assert waits[0] == pytest.approx(7.0, abs=0.01)
+    assert (until - end).total_seconds() - 0.01 <= waits[1] <= (until - start).total_seconds() + 0.01
 
 
-def test_retry_after_values():
+@pytest.mark.parametrize(
+    "value, seconds",
+    [
+        ("7", 7.0),
+        (" 12 ", 12.0),
+        ("2.5", 2.5),
+        ("0", 1.0),  # never zero: a pause, not a hammering
+        ("86400", 600.0),  # capped
+        ("Thu, 01 Jan 1970 00:00:00 GMT", 1.0),  # already past (clock skew)
+        ("", None),
+        (None, None),
+        ("soon", None),
+    ],
+)
+def test_retry_after_seconds(value, seconds):
+    assert components().retry_after_seconds(value) == seconds
+
+
+def test_retry_after_seconds_reads_an_http_date_against_utc_now():
     now = datetime.datetime.now(datetime.timezone.utc)
-    assert retry_after_seconds("12") == 12.0
-    assert retry_after_seconds("1.5") == 1.5
-    assert retry_after_seconds(email.utils.format_datetime(now - datetime.timedelta(seconds=60), usegmt=True)) == 1.0
-    in_a_minute = email.utils.format_datetime(now + datetime.timedelta(seconds=60), usegmt=True)
-    assert 58 <= retry_after_seconds(in_a_minute) <= 60
-    assert retry_after_seconds("soon") is None
-    assert retry_after_seconds(None) is None
+    in_utc = email.utils.format_datetime(now + datetime.timedelta(seconds=90), usegmt=True)
+    assert 88.5 <= components().retry_after_seconds(in_utc) <= 90
+    # The same instant written with another offset waits as long.
+    five_hours_west = datetime.timezone(datetime.timedelta(hours=-5))
+    in_offset = email.utils.format_datetime((now + datetime.timedelta(seconds=90)).astimezone(five_hours_west))
+    assert 88.5 <= components().retry_after_seconds(in_offset) <= 90
