@@ -1,115 +1,130 @@
-"""Pacing under the store's call limit, on a virtual clock (no real waiting)."""
+"""Pacing under the store's call limit per 10 seconds, on a virtual clock (no real waiting).
 
-import math
+The clock stands still until someone sleeps: `time.monotonic` reads it and `time.sleep`
+advances it (both replaced in the stdlib module, which is where components.py and the CDK
+look them up). The mock server notes the clock's reading as each request reaches it, so a
+test sees when each call went out as the store would: at most `limit` calls in any 10.5 s
+window (the store counts 10 s; half a second covers network jitter), and none held longer
+than that requires.
+"""
+
+import json
+import threading
 import time
-from typing import List
+from typing import Any, Dict, List, Optional
 
 import pytest
-import requests_mock
+import requests
 from airbyte_cdk.models import SyncMode
+from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest, HttpResponse
+from airbyte_cdk.test.mock_http.request import ANY_QUERY_PARAMS
 
-from unit_tests.conftest import ROUTER_CONFIG, config, ids, run_read
-from unit_tests.fake_cart import FakeCart
+from unit_tests.conftest import ROUTER_CONFIG, components, config
+
+WINDOW = 10.5
+STORE = "https://mystore.com/api/v1"
+ROUTER = "https://public.americommerce.com/api/v1"
 
 
 @pytest.fixture
-def virtual_clock(monkeypatch):
-    """time.sleep advances a virtual clock that the pacer reads; each sleep also takes a
-    millisecond, as a real one does."""
+def clock(monkeypatch: pytest.MonkeyPatch) -> List[float]:
     now = [1000.0]
-    monkeypatch.setattr(time, "sleep", lambda seconds: now.__setitem__(0, now[0] + seconds + 0.001))
+
+    def sleep(seconds: float) -> None:
+        now[0] += max(seconds, 0.0)
+
+    monkeypatch.setattr(time, "sleep", sleep)
     monkeypatch.setattr(time, "monotonic", lambda: now[0])
     return now
 
 
-def orders_cart(count: int, host: str = "mystore.com") -> FakeCart:
-    return FakeCart("orders", "orders", [
-        {"id": i, "updated_at": f"2021-01-{i:02d}T00:00:00Z"} for i in range(1, count + 1)
-    ], host=host)
+class Store:
+    """Serves one stream's pages (one record each, ids 1..pages) and notes the virtual time at
+    which each request arrived. `limit` is what X-AC-Call-Limit reports; None sends no header."""
+
+    def __init__(self, clock: List[float], key: str, pages: int, limit: Optional[int]) -> None:
+        self.clock, self.key, self.pages, self.limit = clock, key, pages, limit
+        self.sent_at: List[float] = []
+
+    def responses(self) -> List[HttpResponse]:
+        return [self._page(number) for number in range(1, self.pages + 1)]
+
+    def _page(self, number: int) -> HttpResponse:
+        def respond(request: Any, context: Any) -> bytes:
+            self.sent_at.append(self.clock[0])
+            if self.limit is not None:
+                context.headers["X-AC-Call-Limit"] = f"{len(self.sent_at)}/{self.limit}"
+            body: Dict[str, Any] = {"total_count": self.pages - number + 1, self.key: [{"id": number}]}
+            if number < self.pages:
+                body["next_page"] = "https://mystore.com/api/v1/unused?page=2"
+            return json.dumps(body).encode()
+
+        # requests-mock calls a body callback with the request as it reached the server
+        return HttpResponse(respond, 200)  # type: ignore[arg-type]
 
 
-def sync_sending_times(clock: List[float], cart: FakeCart, cfg) -> List[float]:
-    sent_at: List[float] = []
-    cart.before_request = lambda fake, n: sent_at.append(clock[0])
-    with requests_mock.Mocker() as mocker:
-        cart.install(mocker)
-        output = run_read(cfg, "orders", SyncMode.full_refresh)
-    assert set(ids(output)) == {r["id"] for r in cart.records}
-    return sent_at
+def sync_coupon_codes(
+    runtime: Any, clock: List[float], cfg: Dict[str, Any], pages: int, limit: Optional[int], base: str = STORE
+) -> List[float]:
+    store = Store(clock, "coupon_codes", pages, limit)
+    request = HttpRequest(f"{base}/coupon_codes", query_params=ANY_QUERY_PARAMS)
+    with HttpMocker() as http:
+        http.get(request, store.responses())
+        output = runtime.read(cfg, "coupon_codes", SyncMode.full_refresh)
+        http.assert_number_of_calls(request, pages)
+    assert not output.errors
+    assert [m.record.data["id"] for m in output.records] == list(range(1, pages + 1))
+    return store.sent_at
 
 
 def assert_paced(sent_at: List[float], limit: int) -> None:
-    assert len(sent_at) > limit, "the test must send more calls than the limit"
-    for i in range(len(sent_at) - limit):
-        assert sent_at[i + limit] - sent_at[i] >= 10.0, f"{limit + 1} calls inside ten seconds"
-    # The last call can start once every earlier group of `limit` has had its 10.5 seconds.
-    ideal = (math.ceil(len(sent_at) / limit) - 1) * 10.5
-    assert sent_at[-1] - sent_at[0] <= ideal + 0.5, "pacing wastes no time"
+    """Calls go out in bursts of `limit`, one window apart: never more than `limit` in a window,
+    and never held longer than that needs."""
+    start = sent_at[0]
+    expected = [start + (n // limit) * WINDOW for n in range(len(sent_at))]
+    assert sent_at == pytest.approx(expected, abs=1e-6)
 
 
-def test_requests_stay_under_the_configured_calls_per_10_seconds(virtual_clock):
-    sent_at = sync_sending_times(virtual_clock, orders_cart(11), config(calls_per_10_seconds=3, page_size=2))
-    assert len(sent_at) >= 6
+def test_paced_to_the_limit_the_store_reports(runtime, clock):
+    """Ten calls in the first window, not the first guess's five: the first answer's limit
+    counts from then on."""
+    sent_at = sync_coupon_codes(runtime, clock, config(), pages=21, limit=10)
+    assert_paced(sent_at, 10)
+
+
+def test_calls_per_10_seconds_below_the_reported_limit_wins(runtime, clock):
+    sent_at = sync_coupon_codes(runtime, clock, config(calls_per_10_seconds=3), pages=8, limit=10)
     assert_paced(sent_at, 3)
 
 
-def test_the_limit_the_store_reports_in_x_ac_call_limit_paces_without_any_setting(virtual_clock):
-    cart = orders_cart(13)
-    cart.call_limit = 2
-    sent_at = sync_sending_times(virtual_clock, cart, config(page_size=2))
-    assert_paced(sent_at, 2)
-
-
-def test_the_lower_of_the_reported_and_the_configured_limit_wins(virtual_clock):
-    cart = orders_cart(13)
-    cart.call_limit = 50
-    sent_at = sync_sending_times(virtual_clock, cart, config(page_size=2, calls_per_10_seconds=3))
-    assert_paced(sent_at, 3)
-
-
-def test_the_router_is_paced_by_the_limit_it_reports(virtual_clock):
-    cart = orders_cart(13, host="public.americommerce.com")
-    cart.call_limit = 2
-    sent_at = sync_sending_times(virtual_clock, cart, config(ROUTER_CONFIG, page_size=2))
-    assert_paced(sent_at, 2)
-
-
-def test_a_generous_reported_limit_costs_no_waiting(virtual_clock):
-    cart = orders_cart(20)
-    cart.call_limit = 1000
-    sent_at = sync_sending_times(virtual_clock, cart, config(page_size=2))
-    assert len(sent_at) >= 10
-    assert sent_at[-1] - sent_at[0] < 0.1
-
-
-def test_a_store_that_reports_no_limit_is_paced_at_the_top_plan(virtual_clock):
-    # Answers without X-AC-Call-Limit (a proxy, a router that drops it) never mean "no limit":
-    # Cart.com allows no plan more than 50 calls per 10 seconds.
-    cart = FakeCart("orders", "orders", [
-        {"id": i, "updated_at": f"2021-01-{1 + i // 24:02d}T{i % 24:02d}:00:00Z"} for i in range(1, 61)
-    ])
-    sent_at = sync_sending_times(virtual_clock, cart, config(page_size=1))
+def test_a_store_that_never_reports_its_limit_is_paced_at_50(runtime, clock):
+    sent_at = sync_coupon_codes(runtime, clock, config(), pages=51, limit=None)
     assert_paced(sent_at, 50)
 
 
-def test_calls_held_by_the_first_guess_go_as_soon_as_the_store_reports_a_higher_limit(no_sleep):
-    import threading
+def test_the_router_is_paced_by_the_limit_it_reports(runtime, clock):
+    sent_at = sync_coupon_codes(runtime, clock, config(ROUTER_CONFIG), pages=15, limit=7, base=ROUTER)
+    assert_paced(sent_at, 7)
 
-    import requests
 
-    from source_cart.components import CallPacer
+def test_the_first_guess_holds_calls_once_5_are_out_and_releases_them_on_the_first_answer(clock):
+    """Before the store has answered, its limit is unknown: parallel streams send 5 calls (the
+    smallest plan's limit), and the sixth waits for the first answer, not for the window. This
+    needs calls in flight together, which a mocked sync cannot show (requests-mock serialises
+    requests), so the pacer is driven directly, as PacedAuthenticator drives it for every call."""
+    pacer = components().CallPacer()
+    for _ in range(5):
+        pacer.wait_for_turn(None)
+    assert clock == [1000.0], "the first five go at once"
 
-    pacer = CallPacer()
-    for _ in range(CallPacer.FIRST_GUESS):
-        pacer.wait_for_turn(None)  # the first five go at once, before any answer
-    sixth = threading.Thread(target=pacer.wait_for_turn, args=(None,))
+    sixth = threading.Thread(target=pacer.wait_for_turn, args=(None,), daemon=True)
     sixth.start()
-    sixth.join(0.2)
-    assert sixth.is_alive(), "a sixth call waits for the store's first answer"
+    sixth.join(0.3)
+    assert sixth.is_alive(), "a sixth call before any answer is held"
+
     answer = requests.Response()
     answer.headers["X-AC-Call-Limit"] = "5/50"
     pacer.learn(answer)
-    sixth.join(5)
-    assert not sixth.is_alive()
-    assert no_sleep == [], "nothing waits for the window once the store says it allows 50"
-    assert pacer.limit(None) == 50 and pacer.limit(20) == 20
+    sixth.join(2.0)
+    assert not sixth.is_alive(), "the first answer releases it"
+    assert clock == [1000.0], "at once: the store allows 50, so nothing waits out the window"
