@@ -1,18 +1,27 @@
-"""The spec a user fills in, and the `source-cart` command's handling of bad input."""
+"""The spec a user fills in; what a user reads when a value in it is wrong, in both runtimes; and
+the installed `source-cart` command's handling of its files."""
 
 import json
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any, Dict, List, Tuple
 
 import pytest
-import yaml
 
-from source_cart.run import config_problem, store_host
-from source_cart.source import MANIFEST_PATH, state_messages_from
-from unit_tests.conftest import TOKEN_CONFIG, config
+from airbyte_cdk.entrypoint import AirbyteEntrypoint
+from airbyte_cdk.models import FailureType, Status, SyncMode
+from airbyte_cdk.test.catalog_builder import CatalogBuilder
+from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, make_file, read
+from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest, HttpResponse
 
-SPEC = yaml.safe_load(MANIFEST_PATH.read_text())["spec"]["connection_specification"]
+from unit_tests.conftest import MANIFEST, TOKEN, all_output, config
+
+SPEC = MANIFEST["spec"]["connection_specification"]
+SOURCE_CART = Path(sys.executable).with_name("source-cart")
+DATE_FORM = "YYYY-MM-DDTHH:MM:SSZ"
 
 
 def fields(properties):
@@ -33,107 +42,154 @@ def test_every_spec_field_is_documented():
 
 def test_spec_is_compatible_with_the_earlier_connector():
     options = {o["properties"]["auth_type"]["const"]: o for o in SPEC["properties"]["credentials"]["oneOf"]}
+    assert set(options) == {"SINGLE_STORE_ACCESS_TOKEN", "CENTRAL_API_ROUTER"}
     assert set(options["SINGLE_STORE_ACCESS_TOKEN"]["required"]) == {"auth_type", "access_token", "store_name"}
     assert set(options["CENTRAL_API_ROUTER"]["required"]) == {"auth_type", "user_name", "user_secret", "site_id"}
     assert SPEC["required"] == ["credentials", "start_date"]
+    assert {"start_date", "end_date"} <= set(SPEC["properties"])
     for secret in ("access_token",):
         assert options["SINGLE_STORE_ACCESS_TOKEN"]["properties"][secret]["airbyte_secret"]
     for secret in ("user_name", "user_secret", "site_id"):
         assert options["CENTRAL_API_ROUTER"]["properties"][secret]["airbyte_secret"]
 
 
-@pytest.mark.parametrize("pasted", ["https://mystore.com/", "MYSTORE.com", "mystore.com/api/v1", "http://mystore.com"])
-def test_store_host_matches_the_manifest_normalisation(pasted):
-    assert store_host({"auth_type": "SINGLE_STORE_ACCESS_TOKEN", "store_name": pasted}) == "mystore.com"
+# ---------------------------------------------------------------------------------------------
+# A wrong value in the config: `check` fails and `read` stops, both saying which field is wrong
+# and what to write instead, in both runtimes.
+# ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", ["2021/01/01", "01-01-2021", "2021-01-01T00:00:00+02:00", "yesterday"])
-def test_malformed_dates_get_a_plain_message(value):
-    problem = config_problem(config(start_date=value), check_host=False)
-    assert "start_date" in problem and "2021-01-01T00:00:00Z" in problem
-
-
-def test_good_config_has_no_problem():
-    assert config_problem(config(end_date="2022-01-01"), check_host=False) is None
-
-
-def test_legacy_state_object_becomes_per_stream_state():
-    messages = state_messages_from({"orders": {"updated_at": "2021-07-01T08:59:28.457-05:00"}, "products": {}})
-    assert [m.stream.stream_descriptor.name for m in messages] == ["orders", "products"]
-    assert messages[0].stream.stream_state.updated_at == "2021-07-01T08:59:28.457-05:00"
-
-
-def test_legacy_state_message_list_is_accepted():
-    messages = state_messages_from([{"type": "LEGACY", "data": {"orders": {"updated_at": "2021-07-01T08:59:28Z"}}}])
-    assert messages[0].stream.stream_descriptor.name == "orders"
-
-
-def cli(*args, cwd):
-    result = subprocess.run(
-        [sys.executable, "-m", "source_cart.run", *args], cwd=cwd, capture_output=True, text=True, timeout=120
-    )
-    return result, [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-
-
-def test_cli_check_with_bad_start_date_fails_cleanly(tmp_path: Path):
-    (tmp_path / "config.json").write_text(json.dumps(config(start_date="2021/01/01")))
-    result, messages = cli("check", "--config", "config.json", cwd=tmp_path)
-    status = [m for m in messages if m["type"] == "CONNECTION_STATUS"][0]["connectionStatus"]
-    assert status["status"] == "FAILED"
-    assert "YYYY-MM-DDTHH:MM:SSZ" in status["message"]
-    assert "Traceback" not in result.stdout + result.stderr
-
-
-def test_cli_check_with_unknown_store_names_the_host(tmp_path: Path):
+def with_value(field: str, value: str) -> Dict[str, Any]:
     cfg = config()
-    cfg["credentials"]["store_name"] = "https://no-such-store.invalid/"
-    (tmp_path / "config.json").write_text(json.dumps(cfg))
-    result, messages = cli("check", "--config", "config.json", cwd=tmp_path)
-    status = [m for m in messages if m["type"] == "CONNECTION_STATUS"][0]["connectionStatus"]
-    assert status["status"] == "FAILED"
-    assert "no-such-store.invalid" in status["message"] and "store_name" in status["message"]
-    assert TOKEN_CONFIG["credentials"]["access_token"] not in result.stdout + result.stderr
+    if field == "store_name":
+        cfg["credentials"]["store_name"] = value
+    else:
+        cfg[field] = value
+    return cfg
 
 
-def test_cli_unreadable_config_is_a_message_not_a_crash(tmp_path: Path):
-    (tmp_path / "config.json").write_text("{not json")
-    result, messages = cli("check", "--config", "config.json", cwd=tmp_path)
-    assert result.returncode != 0
-    assert messages and messages[0]["type"] == "TRACE"
-    assert "config file" in messages[0]["trace"]["error"]["message"]
-
-
-def test_cli_read_with_unknown_store_fails_at_once_naming_the_host(tmp_path: Path):
-    cfg = config()
-    cfg["credentials"]["store_name"] = "no-such-store.invalid"
-    (tmp_path / "config.json").write_text(json.dumps(cfg))
-    catalog = {"streams": [{"stream": {"name": "orders", "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
-                            "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}]}
-    (tmp_path / "catalog.json").write_text(json.dumps(catalog))
-    result, messages = cli("read", "--config", "config.json", "--catalog", "catalog.json", cwd=tmp_path)
-    assert result.returncode != 0
-    errors = [m["trace"]["error"]["message"] for m in messages if m["type"] == "TRACE"]
-    assert errors and "no-such-store.invalid" in errors[0] and "store_name" in errors[0]
+def check_and_read(runtime, cfg: Dict[str, Any], stream: str = "orders") -> Tuple[EntrypointOutput, EntrypointOutput]:
+    """`check`, then `read` of one stream, as the entry point runs them. Both commands use one
+    source, built once (building one costs half a second) with the config both receive."""
+    catalog = CatalogBuilder().with_stream(stream, SyncMode.full_refresh).build()
+    source = runtime.source(cfg, catalog)
+    given = runtime.config(cfg)
+    with tempfile.TemporaryDirectory() as folder:
+        args = AirbyteEntrypoint.parse_args(["check", "--config", make_file(Path(folder) / "config.json", given)])
+        checked = EntrypointOutput(messages=list(AirbyteEntrypoint(source).run(args)))
+    return checked, read(source, given, catalog, expecting_exception=True)
 
 
 @pytest.mark.parametrize(
-    "change, expected",
+    "field, value, expected_form",
     [
-        ({"credentials": None}, "credentials are missing"),
-        ({"credentials": {"auth_type": "NOPE"}}, "auth_type 'NOPE' is unknown"),
-        ({"credentials": {"auth_type": "SINGLE_STORE_ACCESS_TOKEN", "access_token": "t"}}, "lack store_name"),
-        ({"credentials": {"auth_type": "CENTRAL_API_ROUTER", "user_name": "u"}}, "lack user_secret, site_id"),
-        ({"start_date": None}, "start_date is required"),
+        ("start_date", "2021-13-01", DATE_FORM),  # month 13
+        ("start_date", "2021-02-30", DATE_FORM),  # no such day
+        ("start_date", "01/01/2021", DATE_FORM),  # another layout
+        ("end_date", "2021-99-01", DATE_FORM),
+        ("store_name", "not a host", "mystore.com"),
+        ("store_name", "mystore", "mystore.com"),  # no dot: not a domain
     ],
 )
-def test_incomplete_configs_get_a_plain_message(change, expected):
-    cfg = config()
-    cfg.update(change)
-    assert expected in config_problem(cfg, check_host=False)
+def test_a_wrong_value_is_a_config_error_naming_the_field_and_the_expected_form(runtime, field, value, expected_form):
+    with HttpMocker():  # nothing may be asked of Cart.com with such a config: any request fails the test
+        checked, synced = check_and_read(runtime, with_value(field, value))
+
+    status = checked.connection_status_messages[-1].connectionStatus
+    assert status.status == Status.FAILED
+    for message in (status.message, *[e.trace.error.message for e in synced.errors]):
+        assert f"{field} '{value}'" in message, message
+        assert expected_form in message, message
+        assert "Traceback" not in message, message
+
+    assert len(synced.errors) == 1, all_output(synced)
+    error = synced.errors[0].trace.error
+    assert error.failure_type == FailureType.config_error
+    assert error.message.startswith(f"{field} '{value}' is not"), error.message  # the reason comes first
+    assert not synced.records and not synced.state_messages
+    assert TOKEN not in all_output(checked) + all_output(synced)
 
 
-def test_cli_date_check_uses_the_spec_pattern():
-    from source_cart.run import _DATE
+def test_a_pasted_store_url_is_reduced_to_its_domain(runtime):
+    page = {"total_count": 1, "order_statuses": [{"id": 1, "name": "New", "updated_at": "2021-07-01T08:00:00-05:00"}]}
+    with HttpMocker() as http:
+        first_page = HttpRequest(
+            "https://mystore.com/api/v1/order_statuses",
+            query_params={"page": "1", "sort": "updated_at", "count": "1000"},
+            headers={"X-AC-Auth-Token": TOKEN},
+        )
+        http.get(first_page, [HttpResponse(json.dumps(page)), HttpResponse(json.dumps(page))])
+        checked, synced = check_and_read(runtime, with_value("store_name", "https://MyStore.com/x?y"), "order_statuses")
+        http.assert_number_of_calls(first_page, 2)  # check's request and read's: both at the domain
 
-    for key in ("start_date", "end_date"):
-        assert SPEC["properties"][key]["pattern"] == _DATE.pattern
+    assert checked.connection_status_messages[-1].connectionStatus.status == Status.SUCCEEDED, all_output(checked)
+    assert not synced.errors, all_output(synced)
+    assert [m.record.data["id"] for m in synced.records] == [1]
+
+
+# ---------------------------------------------------------------------------------------------
+# The installed `source-cart` command: one run of each case, all started at once (each start
+# imports the CDK, about two seconds).
+# ---------------------------------------------------------------------------------------------
+
+CATALOG = {
+    "streams": [
+        {
+            "stream": {"name": "orders", "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
+            "sync_mode": "full_refresh",
+            "destination_sync_mode": "overwrite",
+        }
+    ]
+}
+
+COMMANDS = {
+    "spec": ["spec"],
+    "config not json": ["check", "--config", "not-json.json"],
+    "catalog not json": ["read", "--config", "config.json", "--catalog", "not-json.json"],
+}
+
+
+@pytest.fixture(scope="module")
+def cli_runs(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Tuple[int, List[Dict[str, Any]], str]]:
+    folder = tmp_path_factory.mktemp("cli")
+    (folder / "not-json.json").write_text("{not json")
+    (folder / "config.json").write_text(json.dumps(config()))
+    env = {key: value for key, value in os.environ.items() if key != "AIRBYTE_ENABLE_UNSAFE_CODE"}
+    started = {
+        name: subprocess.Popen(
+            [str(SOURCE_CART), *args], cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for name, args in COMMANDS.items()
+    }
+    runs = {}
+    for name, process in started.items():
+        out, err = process.communicate(timeout=120)
+        messages = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        runs[name] = (process.returncode, messages, err)
+    return runs
+
+
+def test_cli_spec_prints_the_manifest_spec(cli_runs):
+    code, messages, err = cli_runs["spec"]
+    assert code == 0, err
+    specs = [m["spec"] for m in messages if m["type"] == "SPEC"]
+    assert len(specs) == 1
+    assert specs[0]["connectionSpecification"] == SPEC
+    assert specs[0]["documentationUrl"] == MANIFEST["spec"]["documentation_url"]
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("config not json", "Could not read the config file not-json.json"),
+        ("catalog not json", "Could not read the catalog file not-json.json"),
+    ],
+)
+def test_cli_unreadable_file_is_a_trace_message_not_a_crash(cli_runs, case, expected):
+    code, messages, err = cli_runs[case]
+    assert code == 1
+    assert [m["type"] for m in messages if m["type"] != "LOG"] == ["TRACE"], messages
+    error = messages[-1]["trace"]["error"]
+    assert error["message"].startswith(expected), error["message"]
+    assert error["failure_type"] == "config_error"
+    assert "Traceback" not in err  # the details are in the message's stack_trace, not a crash on stderr
