@@ -1,55 +1,48 @@
-"""The manifest as Airbyte's other consumers run it, in-process, against an in-memory Cart.com.
+"""The manifest as Airbyte's other consumers run it, in-process, against canned Cart.com answers.
 
 - The CDK's `source-declarative-manifest` runner (the entry point of the manifest-only image):
   with the manifest and components.py injected in the config, and with `--manifest-path` /
-  `--components-path`.
-- The Connector Builder's backend (`airbyte_cdk.connector_builder.main`): `test_read` of several
-  streams, and its manifest migration and normalisation (`resolve_manifest`).
+  `--components-path`; a components.py that does not match its checksum, or injected code
+  without AIRBYTE_ENABLE_UNSAFE_CODE, is refused.
+- The Connector Builder's backend (`airbyte_cdk.connector_builder.main`): `test_read` shows the
+  pages and hides every credential; the manifest the Builder migrates and normalises on import
+  keeps its `url` and still reads.
 
-All of them read the repo-root `manifest.yaml` / `components.py` (the manifest-only layout; they
-are checked copies of the ones in source_cart/, see `make sync-manifest`). The custom classes are
-named `source_declarative_manifest.components.X`; each test first removes that module (and the
-`components` fallback) from sys.modules, so a pass proves the runner loaded the components.py it
-was given, not `source_cart.components` registered by another test.
+They read the repo-root `manifest.yaml` and `components.py`, the only copies (source_cart/ links
+to them). The custom classes are named `source_declarative_manifest.components.X`; conftest's
+autouse `fresh_components_module` removes that module (and the `components` fallback) before
+each test, so a pass proves the runner loaded the components.py it was given.
 """
 
 import copy
 import hashlib
 import json
+import shutil
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping
+from typing import Any, Dict, List, Mapping
 from urllib.parse import urlsplit
 
 import pytest
-import requests_mock
 import yaml
 
-from airbyte_cdk.cli.source_declarative_manifest import _run as sdm_run
-from airbyte_cdk.connector_builder import main as builder_main
+from airbyte_cdk.cli.source_declarative_manifest import run as sdm_run
+from airbyte_cdk.connector_builder.main import handle_request as builder_handle_request
 from airbyte_cdk.manifest_migrations.migration_handler import ManifestMigrationHandler
 from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer, SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput
+from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest, HttpResponse
 
-import source_cart.components
 from unit_tests.conftest import ROUTER_CONFIG, TOKEN, all_output, config
-from unit_tests.fake_cart import FakeCart
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "manifest.yaml"
 COMPONENTS = ROOT / "components.py"
-COMPONENT_MODULES = ("source_declarative_manifest.components", "components")
 END = "2021-12-31T00:00:00Z"
+END_UTC = "2021-12-31T00:00:00.000000Z"
 
-# stream -> (resource path, record key), as in the manifest.
-RESOURCES = {
-    "orders": ("orders", "orders"),
-    "order_items": ("order_items", "items"),
-    "products": ("products", "products"),
-}
-
-# What the store holds (local times with offsets, 2 to 7 fraction digits) and what a sync emits.
+# What the store holds (local times with offsets, 0 to 7 fraction digits) and what a sync emits.
 STORE = {
     "orders": [
         {"id": 11, "order_number": "A-11", "grand_total": 10.5, "updated_at": "2021-03-01T10:00:00.12-06:00"},
@@ -60,11 +53,8 @@ STORE = {
         {"id": 21, "order_id": 11, "quantity": 2, "updated_at": "2021-02-01T00:00:00-06:00"},
         {"id": 22, "order_id": 12, "quantity": 1, "updated_at": "2021-02-01T12:00:00.5Z"},
     ],
-    "products": [
-        {"id": 31, "item_name": "Mug", "price": 8.0, "updated_at": "2021-01-05T09:00:00-06:00"},
-        {"id": 32, "item_name": "Cap", "price": 15.0, "updated_at": "2021-04-05T09:00:00-05:00"},
-    ],
 }
+RECORD_KEY = {"orders": "orders", "order_items": "items"}
 EMITTED = {
     "orders": [
         {"id": 11, "order_number": "A-11", "grand_total": 10.5, "updated_at": "2021-03-01T16:00:00.120000Z"},
@@ -78,36 +68,9 @@ EMITTED = {
 }
 
 
-def store_records(stream: str, count: int = 0) -> List[Dict[str, Any]]:
-    """The stream's sample records, or `count` generated ones (for multi-page reads)."""
-    if not count:
-        return copy.deepcopy(STORE[stream])
-    return [{"id": i, "updated_at": f"2021-{i:02d}-01T10:00:00.25-06:00"} for i in range(1, count + 1)]
-
-
 @pytest.fixture
 def unsafe_code_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRBYTE_ENABLE_UNSAFE_CODE", "true")
-
-
-@pytest.fixture
-def no_components_module(monkeypatch: pytest.MonkeyPatch, unsafe_code_allowed: None) -> Iterator[None]:
-    """Nothing importable as the manifest's components before the run; sys.modules as it was after."""
-    saved = {name: sys.modules.get(name) for name in COMPONENT_MODULES}
-    for name in COMPONENT_MODULES:
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    yield
-    for name, module in saved.items():
-        if module is None:
-            sys.modules.pop(name, None)
-        else:
-            sys.modules[name] = module
-
-
-@pytest.fixture
-def local_image_absent(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Take the runner's remote-manifest path even where the image's bundled manifest exists."""
-    monkeypatch.setattr(sdm_run, "_is_local_manifest_command", lambda args: False)
 
 
 def injected(cfg: Mapping[str, Any], components_text: str = "") -> Dict[str, Any]:
@@ -118,6 +81,14 @@ def injected(cfg: Mapping[str, Any], components_text: str = "") -> Dict[str, Any
     result["__injected_components_py"] = text
     result["__injected_components_py_checksums"] = {"md5": hashlib.md5(text.encode("utf-8")).hexdigest()}
     return result
+
+
+def only_streams(manifest: Mapping[str, Any], *names: str) -> Dict[str, Any]:
+    """The manifest with the named streams alone. A read builds every stream of the manifest
+    first, and with the manifest in the config each of the 50 searches the whole config for its
+    authenticator: seconds of start-up that test nothing of ours (the `runtime` fixture's
+    manifest_only runs, and the runner test with --manifest-path, read the whole manifest)."""
+    return {**manifest, "streams": [s for s in manifest["streams"] if s["name"] in names]}
 
 
 def write_json(path: Path, value: Any) -> str:
@@ -132,11 +103,26 @@ def catalog_file(path: Path, *streams: str, mode: SyncMode = SyncMode.incrementa
     return write_json(path, ConfiguredAirbyteCatalogSerializer.dump(builder.build()))
 
 
-def serve(mocker: requests_mock.Mocker, stream: str, records: List[Dict[str, Any]], **kwargs: Any) -> FakeCart:
-    resource, key = RESOURCES[stream]
-    store = FakeCart(resource, key, records, **kwargs)
-    store.install(mocker)
-    return store
+def first_page(stream: str, host: str = "mystore.com", count: int = 1000, **headers: str) -> HttpRequest:
+    """A first sync's first request: no updated_at filter (it would hide blank dates), sorted."""
+    return HttpRequest(
+        f"https://{host}/api/v1/{stream}",
+        query_params={"page": "1", "sort": "updated_at", "count": str(count)},
+        headers=headers,
+    )
+
+
+def window_page(stream: str, since: str, host: str = "mystore.com", count: int = 1000) -> HttpRequest:
+    """A later page of the updated_at walk: from the last updated_at read, up to the window's end."""
+    return HttpRequest(
+        f"https://{host}/api/v1/{stream}",
+        query_params={"page": "1", "sort": "updated_at", "count": str(count), "updated_at": f"gte:{since} AND lte:{END_UTC}"},
+    )
+
+
+def answer(stream: str, records: List[Dict[str, Any]], total: int = 0) -> HttpResponse:
+    body = {"total_count": total or len(records), RECORD_KEY.get(stream, stream): copy.deepcopy(records)}
+    return HttpResponse(json.dumps(body), headers={"X-AC-Call-Limit": "1/50"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,12 +130,12 @@ def serve(mocker: requests_mock.Mocker, stream: str, records: List[Dict[str, Any
 # ---------------------------------------------------------------------------------------------
 
 
-def run_sdm(args: List[str], capsys: pytest.CaptureFixture) -> EntrypointOutput:
+def run_sdm(args: List[str], capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> EntrypointOutput:
     """Run the `source-declarative-manifest` command in-process and parse what it printed."""
-    sdm_run.handle_command(args)
+    monkeypatch.setattr(sys, "argv", ["source-declarative-manifest", *args])
+    sdm_run()
     captured = capsys.readouterr()
-    lines = [line for line in captured.out.splitlines() if line.startswith("{")]
-    return EntrypointOutput(messages=lines, stderr=captured.err)
+    return EntrypointOutput(messages=[line for line in captured.out.splitlines() if line.startswith("{")])
 
 
 def records_by_stream(output: EntrypointOutput) -> Dict[str, List[Dict[str, Any]]]:
@@ -160,216 +146,143 @@ def records_by_stream(output: EntrypointOutput) -> Dict[str, List[Dict[str, Any]
 
 
 def final_states(output: EntrypointOutput) -> Dict[str, Dict[str, Any]]:
-    states: Dict[str, Dict[str, Any]] = {}
-    for message in output.state_messages:
-        stream = message.state.stream
-        states[stream.stream_descriptor.name] = dict(stream.stream_state.__dict__)
-    return states
+    return {
+        m.state.stream.stream_descriptor.name: dict(m.state.stream.stream_state.__dict__) for m in output.state_messages
+    }
 
 
-def assert_two_stream_sync(output: EntrypointOutput, stores: Mapping[str, FakeCart]) -> None:
+def two_stream_sync(http: HttpMocker) -> List[HttpRequest]:
+    """Cart.com answering one page of orders and one of order items to a token's first sync."""
+    requests = [first_page(stream, **{"X-AC-Auth-Token": TOKEN}) for stream in STORE]
+    for request, stream in zip(requests, STORE):
+        http.get(request, answer(stream, STORE[stream]))
+    return requests
+
+
+def assert_two_stream_sync(http: HttpMocker, requests: List[HttpRequest], output: EntrypointOutput) -> None:
     assert not output.errors, all_output(output)
     assert records_by_stream(output) == EMITTED
     assert final_states(output) == {
         "orders": {"updated_at": "2021-08-15T06:30:00.000000Z"},
         "order_items": {"updated_at": "2021-02-01T12:00:00.500000Z"},
     }
-    for store in stores.values():  # a first sync: the first page unfiltered, sorted by updated_at
-        assert store.requests and "updated_at" not in store.requests[0]
-        assert store.requests[0]["sort"] == "updated_at"
+    for request in requests:
+        http.assert_number_of_calls(request, 1)
     assert TOKEN not in all_output(output)
 
 
-@pytest.fixture
-def two_streams() -> Iterator[Dict[str, FakeCart]]:
-    with requests_mock.Mocker() as mocker:
-        yield {s: serve(mocker, s, store_records(s), token=TOKEN) for s in ("orders", "order_items")}
-
-
-def test_runner_reads_with_manifest_and_components_injected_in_config(
-    tmp_path: Path, capsys, no_components_module, local_image_absent, two_streams
-):
-    cfg = write_json(tmp_path / "config.json", injected(config(end_date=END)))
+def test_runner_reads_with_manifest_and_components_injected_in_config(tmp_path, capsys, monkeypatch, unsafe_code_allowed):
+    given = injected(config(end_date=END))
+    given["__injected_declarative_manifest"] = only_streams(given["__injected_declarative_manifest"], *STORE)
+    cfg = write_json(tmp_path / "config.json", given)
     catalog = catalog_file(tmp_path / "catalog.json", "orders", "order_items")
 
-    output = run_sdm(["read", "--config", cfg, "--catalog", catalog], capsys)
+    with HttpMocker() as http:
+        requests = two_stream_sync(http)
+        output = run_sdm(["read", "--config", cfg, "--catalog", catalog], capsys, monkeypatch)
+        assert_two_stream_sync(http, requests, output)
 
-    assert_two_stream_sync(output, two_streams)
     module = sys.modules["source_declarative_manifest.components"]
-    assert module is sys.modules["components"]
     assert not hasattr(module, "__file__"), "components must come from the config's text, not a file"
-    assert module is not source_cart.components
-    assert module.RecordsUnderKey is not source_cart.components.RecordsUnderKey
 
 
-def test_runner_reads_with_manifest_path_and_components_path(
-    tmp_path: Path, capsys, monkeypatch, no_components_module, local_image_absent, two_streams
-):
-    # The two files alone, away from the package, as the manifest-only image holds them.
+def test_runner_reads_with_manifest_path_and_components_path(tmp_path, capsys, monkeypatch, unsafe_code_allowed):
+    # The two files alone, away from the checkout, as the manifest-only image holds them.
     connector = tmp_path / "integration_code"
     connector.mkdir()
-    (connector / "manifest.yaml").write_bytes(MANIFEST.read_bytes())
-    (connector / "components.py").write_bytes(COMPONENTS.read_bytes())
+    shutil.copyfile(MANIFEST, connector / "manifest.yaml")
+    shutil.copyfile(COMPONENTS, connector / "components.py")
     monkeypatch.chdir(tmp_path)
     cfg = write_json(tmp_path / "config.json", config(end_date=END))
     catalog = catalog_file(tmp_path / "catalog.json", "orders", "order_items")
 
-    output = run_sdm(
-        [
-            "read", "--config", cfg, "--catalog", catalog,
-            "--manifest-path", str(connector / "manifest.yaml"),
-            "--components-path", str(connector / "components.py"),
-        ],
-        capsys,
-    )
+    with HttpMocker() as http:
+        requests = two_stream_sync(http)
+        output = run_sdm(
+            [
+                "read", "--config", cfg, "--catalog", catalog,
+                "--manifest-path", str(connector / "manifest.yaml"),
+                "--components-path", str(connector / "components.py"),
+            ],
+            capsys,
+            monkeypatch,
+        )
+        assert_two_stream_sync(http, requests, output)
 
-    assert_two_stream_sync(output, two_streams)
-    module = sys.modules["source_declarative_manifest.components"]
-    assert module is sys.modules["components"]
-    assert Path(module.__file__) == connector / "components.py"
-    assert module is not source_cart.components
-
-
-def test_the_authenticator_is_chosen_as_the_cdk_chooses_it_without_searching_the_config(monkeypatch):
-    # components.py reads `credentials.auth_type` key by key where the CDK searches the whole
-    # config with dpath (the manifest-only image's config holds the manifest: 0.85 s per start).
-    import dpath
-
-    from airbyte_cdk.sources.declarative.auth.selective_authenticator import SelectiveAuthenticator
-
-    assert getattr(SelectiveAuthenticator.__new__, "_cart_fast_path", False)
-    cdk_select = SelectiveAuthenticator.__new__._cart_original
-    token, router = object(), object()
-    choices = {"SINGLE_STORE_ACCESS_TOKEN": token, "CENTRAL_API_ROUTER": router}
-    path = ["credentials", "auth_type"]
-
-    def chosen(cfg: Mapping[str, Any], selection_path: List[str]) -> Any:
-        try:
-            return SelectiveAuthenticator(config=cfg, authenticators=choices, authenticator_selection_path=selection_path)
-        except ValueError as error:
-            return f"ValueError: {error}"
-
-    def cdk_chosen(cfg: Mapping[str, Any], selection_path: List[str]) -> Any:
-        try:
-            return cdk_select(SelectiveAuthenticator, cfg, choices, selection_path)
-        except ValueError as error:
-            return f"ValueError: {error}"
-
-    injected_manifest = {**config(), "__injected_declarative_manifest": yaml.safe_load(MANIFEST.read_text("utf-8"))}
-    plain = [(config(), path), (ROUTER_CONFIG, path), (injected_manifest, path)]
-    expected = [cdk_chosen(cfg, p) for cfg, p in plain]
-    assert expected == [token, router, token]
-    with monkeypatch.context() as patched:  # the plain path never searches
-        patched.setattr(dpath, "get", lambda *a, **k: pytest.fail("dpath.get was called"))
-        assert [chosen(cfg, p) for cfg, p in plain] == expected
-    others = [
-        ({}, path),  # no credentials
-        ({"credentials": {}}, path),  # no auth_type
-        ({"credentials": {"auth_type": "OAUTH"}}, path),  # an unknown choice
-        ({"credentials": [{"auth_type": "CENTRAL_API_ROUTER"}]}, path),  # a list on the way
-        ({"credentials": {"auth_type": "CENTRAL_API_ROUTER"}}, ["credentials", "auth_*"]),  # a glob
-        ({"credentials": {"auth/type": "CENTRAL_API_ROUTER"}}, ["credentials", "auth/type"]),
-    ]
-    for cfg, selection_path in others:
-        assert chosen(cfg, selection_path) == cdk_chosen(cfg, selection_path), (cfg, selection_path)
+    assert Path(sys.modules["source_declarative_manifest.components"].__file__) == connector / "components.py"
 
 
-def test_runner_rejects_components_that_do_not_match_their_checksum(
-    tmp_path: Path, capsys, no_components_module, local_image_absent
-):
+def test_runner_rejects_components_that_do_not_match_their_checksum(tmp_path, capsys, monkeypatch, unsafe_code_allowed):
     cfg = injected(config(end_date=END))
     cfg["__injected_components_py_checksums"] = {"md5": hashlib.md5(b"something else").hexdigest()}
-    catalog = catalog_file(tmp_path / "catalog.json", "orders")
+    args = ["read", "--config", write_json(tmp_path / "c.json", cfg), "--catalog", catalog_file(tmp_path / "k.json", "orders")]
 
-    with pytest.raises(Exception, match="checksum"):
-        sdm_run.handle_command(["read", "--config", write_json(tmp_path / "c.json", cfg), "--catalog", catalog])
+    with HttpMocker(), pytest.raises(Exception, match="checksum"):
+        run_sdm(args, capsys, monkeypatch)
+    printed = capsys.readouterr().out
+    assert '"type":"TRACE"' in printed and "checksum" in printed
     assert "source_declarative_manifest.components" not in sys.modules
 
 
-def test_runner_refuses_injected_code_unless_allowed(tmp_path: Path, capsys, monkeypatch, local_image_absent):
+def test_runner_refuses_injected_code_unless_allowed(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("AIRBYTE_ENABLE_UNSAFE_CODE", raising=False)
-    cfg = write_json(tmp_path / "c.json", injected(config(end_date=END)))
-    catalog = catalog_file(tmp_path / "catalog.json", "orders")
+    args = [
+        "read", "--config", write_json(tmp_path / "c.json", injected(config(end_date=END))),
+        "--catalog", catalog_file(tmp_path / "k.json", "orders"),
+    ]
 
-    with pytest.raises(Exception, match="AIRBYTE_ENABLE_UNSAFE_CODE"):
-        sdm_run.handle_command(["read", "--config", cfg, "--catalog", catalog])
+    with HttpMocker(), pytest.raises(Exception, match="AIRBYTE_ENABLE_UNSAFE_CODE"):
+        run_sdm(args, capsys, monkeypatch)
+    assert "source_declarative_manifest.components" not in sys.modules
 
 
 # ---------------------------------------------------------------------------------------------
 # Connector Builder
 # ---------------------------------------------------------------------------------------------
 
+# Three orders read two a page: the first page unfiltered, the second from the last updated_at
+# read (so the boundary order comes twice; the destination's dedup keeps one).
+ORDERS = [
+    {"id": 1, "updated_at": "2021-01-01T10:00:00.25-06:00"},
+    {"id": 2, "updated_at": "2021-02-01T10:00:00.25-06:00"},
+    {"id": 3, "updated_at": "2021-06-01T10:00:00.25-05:00"},
+]
+SECOND_PAGE_FROM = "2021-02-01T16:00:00.250000Z"
 
-def builder_request(
-    tmp_path: Path, cfg: Mapping[str, Any], command: str, stream: str = "orders"
-) -> Dict[str, Any]:
+
+def serve_two_pages(http: HttpMocker, host: str = "mystore.com") -> List[HttpRequest]:
+    requests = [first_page("orders", host, count=2), window_page("orders", SECOND_PAGE_FROM, host, count=2)]
+    http.get(requests[0], answer("orders", ORDERS[:2], total=3))
+    http.get(requests[1], answer("orders", ORDERS[1:], total=2))
+    return requests
+
+
+def builder_request(tmp_path: Path, cfg: Mapping[str, Any], command: str, stream: str = "orders") -> Dict[str, Any]:
     """One request to the Builder's backend, as `python -m airbyte_cdk.connector_builder.main read`."""
     body = dict(cfg)
     body["__command"] = command
     body.setdefault("__test_read_config", {"max_records": 100, "max_pages_per_slice": 10, "max_slices": 5})
     args = [
         "read",
-        "--config", write_json(tmp_path / f"{command}-{stream}-config.json", body),
-        "--catalog", catalog_file(tmp_path / f"{command}-{stream}-catalog.json", stream),
+        "--config", write_json(tmp_path / f"{command}-config.json", body),
+        "--catalog", catalog_file(tmp_path / f"{command}-catalog.json", stream),
     ]
-    return json.loads(builder_main.handle_request(args))
+    return json.loads(builder_handle_request(args))
 
 
-def pages_of(answer: Mapping[str, Any]) -> List[Dict[str, Any]]:
-    assert answer["type"] == "RECORD", answer
-    data = answer["record"]["data"]
+def pages_of(answer_: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    assert answer_["type"] == "RECORD", answer_
+    data = answer_["record"]["data"]
     assert not [log for log in data["logs"] if log["level"] in ("ERROR", "FATAL")], data["logs"]
     return [page for slice_ in data["slices"] for page in slice_["pages"]]
 
 
-def secrets_of(cfg: Mapping[str, Any]) -> List[str]:
-    names = ("access_token", "user_name", "user_secret", "site_id")
-    return [str(cfg["credentials"][name]) for name in names if name in cfg["credentials"]]
-
-
-def assert_shown_requests_go_to(pages: List[Dict[str, Any]], host: str, path: str) -> None:
+def assert_two_pages_shown(pages: List[Dict[str, Any]], host: str) -> None:
+    assert [[r["id"] for r in page["records"]] for page in pages] == [[1, 2], [2, 3]]
+    assert pages[0]["records"][0]["updated_at"] == "2021-01-01T16:00:00.250000Z"  # in UTC
     for page in pages:
         url = urlsplit(page["request"]["url"])
-        assert (url.scheme, url.netloc, url.path) == ("https", host, f"/api/v1/{path}"), page["request"]["url"]
-        assert "//" not in url.path
-
-
-@pytest.mark.parametrize("stream", ["orders", "order_items", "products"])
-def test_builder_test_read_shows_pages_of_records(
-    stream: str, tmp_path: Path, capsys, no_components_module
-):
-    cfg = injected(config(end_date=END, page_size=2))
-    with requests_mock.Mocker() as mocker:
-        serve(mocker, stream, store_records(stream, count=5), token=TOKEN)
-        answer = builder_request(tmp_path, cfg, "test_read", stream)
-
-    pages = pages_of(answer)
-    assert len(pages) >= 3  # 5 records, 2 a page, each page starting at the last updated_at read
-    assert all(page["records"] for page in pages)
-    assert sorted({r["id"] for page in pages for r in page["records"]}) == [1, 2, 3, 4, 5]
-    assert pages[0]["records"][0]["updated_at"] == "2021-01-01T16:00:00.250000Z"
-    assert_shown_requests_go_to(pages, "mystore.com", RESOURCES[stream][0])
-    assert pages[0]["request"]["headers"]["X-AC-Auth-Token"] != TOKEN
-    shown = json.dumps(answer) + capsys.readouterr().out
-    assert TOKEN not in shown
-
-
-def test_builder_test_read_with_router_credentials_hides_them(tmp_path: Path, capsys, no_components_module):
-    router = config(ROUTER_CONFIG, end_date=END, page_size=2)
-    router["credentials"].update(
-        user_name="router-USER-31337", user_secret="router-SECRET-abcdef", site_id="site-ID-271828"
-    )
-    with requests_mock.Mocker() as mocker:
-        serve(mocker, "orders", store_records("orders", count=3), host="public.americommerce.com")
-        answer = builder_request(tmp_path, injected(router), "test_read", "orders")
-
-    pages = pages_of(answer)
-    assert len(pages) >= 2 and all(page["records"] for page in pages)
-    assert_shown_requests_go_to(pages, "public.americommerce.com", "orders")
-    assert pages[0]["request"]["headers"]["X-AC-PUB-Auth-Signature"]
-    shown = json.dumps(answer) + capsys.readouterr().out
-    for secret in secrets_of(router):
-        assert secret not in shown, f"secret {secret[:6]}... shown by the Builder"
+        assert (url.scheme, url.netloc, url.path) == ("https", host, "/api/v1/orders"), page["request"]["url"]
 
 
 def http_requesters(node: Any) -> List[Mapping[str, Any]]:
@@ -386,32 +299,51 @@ def http_requesters(node: Any) -> List[Mapping[str, Any]]:
     return found
 
 
-def test_manifest_migration_keeps_url_and_adds_no_slash():
+def test_builder_imports_the_manifest_and_test_read_shows_its_pages(tmp_path, capsys, unsafe_code_allowed):
+    # What the Builder UI does on import: resolve_manifest with migration and normalisation,
+    # then test reads of the manifest it got back.
+    cfg = injected(config(end_date=END, page_size=2))
+    resolved = builder_request(tmp_path, {**cfg, "__should_migrate": True, "__should_normalize": True}, "resolve_manifest")
+    assert resolved["type"] == "RECORD", resolved
+    manifest = resolved["record"]["data"]["manifest"]
+    requesters = http_requesters(manifest)
+    assert requesters and all("url" in r and "url_base" not in r and "path" not in r for r in requesters)
+
+    with HttpMocker() as http:
+        requests = serve_two_pages(http)
+        answer_ = builder_request(tmp_path, {**cfg, "__injected_declarative_manifest": only_streams(manifest, "orders")}, "test_read")
+        for request in requests:
+            http.assert_number_of_calls(request, 1)
+
+    pages = pages_of(answer_)
+    assert_two_pages_shown(pages, "mystore.com")
+    assert pages[0]["request"]["headers"]["X-AC-Auth-Token"] != TOKEN  # shown masked
+    assert TOKEN not in json.dumps(answer_) + capsys.readouterr().out
+
+
+def test_builder_test_read_with_router_credentials_hides_them(tmp_path, capsys, unsafe_code_allowed):
+    router = config(ROUTER_CONFIG, end_date=END, page_size=2)
+    router["credentials"].update(user_name="router-USER-31337", user_secret="router-SECRET-abcdef", site_id="site-ID-271828")
+    cfg = injected(router)
+    cfg["__injected_declarative_manifest"] = only_streams(cfg["__injected_declarative_manifest"], "orders")
+
+    with HttpMocker() as http:
+        serve_two_pages(http, host="public.americommerce.com")
+        answer_ = builder_request(tmp_path, cfg, "test_read")
+
+    pages = pages_of(answer_)
+    assert_two_pages_shown(pages, "public.americommerce.com")
+    assert pages[0]["request"]["headers"]["X-AC-PUB-Auth-Signature"]
+    shown = json.dumps(answer_) + capsys.readouterr().out
+    for name in ("user_name", "user_secret", "site_id"):
+        secret = router["credentials"][name]
+        assert secret not in shown, f"the Builder shows the router's {name}"
+
+
+def test_manifest_migration_keeps_the_url_and_adds_no_slash():
     manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
     migrated = ManifestMigrationHandler(copy.deepcopy(manifest)).apply_migrations()
 
     assert migrated["definitions"]["requester"]["url"] == manifest["definitions"]["requester"]["url"]
     requesters = http_requesters(migrated)
     assert requesters and all("url" in r and "url_base" not in r and "path" not in r for r in requesters)
-
-
-def test_builder_migrated_and_normalised_manifest_still_reads_clean_urls(
-    tmp_path: Path, capsys, no_components_module
-):
-    # What the Builder UI does on import: resolve_manifest with migration and normalisation, then
-    # test reads on the manifest it got back.
-    cfg = injected(config(end_date=END, page_size=2))
-    resolved = builder_request(
-        tmp_path, {**cfg, "__should_migrate": True, "__should_normalize": True}, "resolve_manifest"
-    )
-    assert resolved["type"] == "RECORD", resolved
-    manifest = resolved["record"]["data"]["manifest"]
-    requesters = http_requesters(manifest)
-    assert requesters and all("url_base" not in r and "path" not in r for r in requesters)
-
-    with requests_mock.Mocker() as mocker:
-        serve(mocker, "products", store_records("products", count=4), token=TOKEN)
-        answer = builder_request(tmp_path, {**cfg, "__injected_declarative_manifest": manifest}, "test_read", "products")
-    pages = pages_of(answer)
-    assert len(pages) >= 2 and all(page["records"] for page in pages)
-    assert_shown_requests_go_to(pages, "mystore.com", "products")
