@@ -83,14 +83,6 @@ def injected(cfg: Mapping[str, Any], components_text: str = "") -> Dict[str, Any
     return result
 
 
-def only_streams(manifest: Mapping[str, Any], *names: str) -> Dict[str, Any]:
-    """The manifest with the named streams alone. A read builds every stream of the manifest
-    first, and with the manifest in the config each of the 50 searches the whole config for its
-    authenticator: seconds of start-up that test nothing of ours (the `runtime` fixture's
-    manifest_only runs, and the runner test with --manifest-path, read the whole manifest)."""
-    return {**manifest, "streams": [s for s in manifest["streams"] if s["name"] in names]}
-
-
 def write_json(path: Path, value: Any) -> str:
     path.write_text(json.dumps(value), encoding="utf-8")
     return str(path)
@@ -172,9 +164,7 @@ def assert_two_stream_sync(http: HttpMocker, requests: List[HttpRequest], output
 
 
 def test_runner_reads_with_manifest_and_components_injected_in_config(tmp_path, capsys, monkeypatch, unsafe_code_allowed):
-    given = injected(config(end_date=END))
-    given["__injected_declarative_manifest"] = only_streams(given["__injected_declarative_manifest"], *STORE)
-    cfg = write_json(tmp_path / "config.json", given)
+    cfg = write_json(tmp_path / "config.json", injected(config(end_date=END)))
     catalog = catalog_file(tmp_path / "catalog.json", "orders", "order_items")
 
     with HttpMocker() as http:
@@ -311,7 +301,7 @@ def test_builder_imports_the_manifest_and_test_read_shows_its_pages(tmp_path, ca
 
     with HttpMocker() as http:
         requests = serve_two_pages(http)
-        answer_ = builder_request(tmp_path, {**cfg, "__injected_declarative_manifest": only_streams(manifest, "orders")}, "test_read")
+        answer_ = builder_request(tmp_path, {**cfg, "__injected_declarative_manifest": manifest}, "test_read")
         for request in requests:
             http.assert_number_of_calls(request, 1)
 
@@ -325,7 +315,6 @@ def test_builder_test_read_with_router_credentials_hides_them(tmp_path, capsys, 
     router = config(ROUTER_CONFIG, end_date=END, page_size=2)
     router["credentials"].update(user_name="router-USER-31337", user_secret="router-SECRET-abcdef", site_id="site-ID-271828")
     cfg = injected(router)
-    cfg["__injected_declarative_manifest"] = only_streams(cfg["__injected_declarative_manifest"], "orders")
 
     with HttpMocker() as http:
         serve_two_pages(http, host="public.americommerce.com")
