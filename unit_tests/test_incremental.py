@@ -1,237 +1,223 @@
-"""Incremental reads: what is asked for, what is emitted, what state is saved and resumed.
+"""Incremental reads against the local Cart.com sandbox: what is asked for, what is emitted, what
+state is saved, and how a sync resumes, while the store filters, sorts and pages as Cart.com
+does and its records change between two requests of the same sync.
 
-These run against FakeCart, a requests-mock endpoint that filters and sorts like Cart.com, so
-that records can change between two requests of the same sync.
+Every sync builds the connector's 50 streams (about 1 s in the `cli` runtime and 2 s in
+`manifest_only`), so scenarios that need the same config share one sync, each on its own
+resource; the assertions say which behaviour each checks.
 """
 
-import pytest
-import requests_mock
+from typing import Any, Dict, List, Optional, Set
 
 from airbyte_cdk.models import SyncMode
+from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput
+from airbyte_cdk.test.state_builder import StateBuilder
 
-from unit_tests.conftest import config, ids, last_state, run_read, stream_state
-from unit_tests.fake_cart import FakeCart
+from unit_tests.sandbox_fixtures import START_DATE, Cart, cart, sandbox, utc  # noqa: F401  (cart, sandbox: fixtures)
 
-
-def orders(*pairs):
-    return [{"id": i, "updated_at": ts, "total": 10.5} for i, ts in pairs]
-
-
-def run(cart, mode=SyncMode.incremental, state=None, **cfg):
-    with requests_mock.Mocker() as mocker:
-        cart.install(mocker)
-        return run_read(config(**cfg), cart.resource, mode, state)
+INCREMENTAL = SyncMode.incremental
 
 
-def test_first_sync_reads_everything_and_saves_utc_state():
-    cart = FakeCart("orders", "orders", orders(
-        (1, "2021-02-01T10:00:00.1-06:00"),
-        (2, "2021-07-01T08:59:28.457-05:00"),
-        (3, "2021-07-01T14:00:00Z"),
-    ))
-    output = run(cart)
-    assert ids(output) == [1, 2, 3]
-    assert last_state(output) == {"updated_at": "2021-07-01T14:00:00.000000Z"}
-    first = cart.requests[0]
-    assert "updated_at" not in first, "a first sync's first page is not filtered"
-    assert first["sort"] == "updated_at" and first["page"] == "1" and first["count"] == "1000"
-    assert len(cart.requests) == 1, "a store that fits on one page costs one request"
+def emitted(output: EntrypointOutput, stream: str) -> List[Dict[str, Any]]:
+    return [m.record.data for m in output.records if m.record.stream == stream]
 
 
-def test_state_is_an_inclusive_lower_bound_and_resumes():
-    cart = FakeCart("orders", "orders", orders(
-        (1, "2021-05-01T00:00:00Z"), (2, "2021-06-01T00:00:00Z"), (3, "2021-06-01T00:00:00Z"),
-    ))
-    output = run(cart, state=stream_state("orders", {"updated_at": "2021-06-01T00:00:00.000000Z"}))
-    assert ids(output) == [2, 3], "records sharing the saved timestamp are read again, never lost"
-    assert cart.requests[0]["updated_at"].startswith("gte:2021-06-01T00:00:00.000000Z AND lte:")
+def emitted_ids(output: EntrypointOutput, stream: str) -> List[int]:
+    return [record["id"] for record in emitted(output, stream)]
 
 
-@pytest.mark.parametrize(
-    "legacy_value, expected_lower_bound",
-    [
-        ("2021-07-01T08:59:28.457-05:00", "2021-07-01T13:59:28.457000Z"),
-        ("2021-12-01T08:00:00+02:00", "2021-12-01T06:00:00.000000Z"),
-        ("2021-07-01T13:59:28.4571234Z", "2021-07-01T13:59:28.457123Z"),
-    ],
-)
-def test_state_of_the_earlier_connector_is_continued_in_utc(legacy_value, expected_lower_bound):
-    cart = FakeCart("orders", "orders", orders((1, "2021-07-01T13:59:28.457Z"), (2, "2022-01-01T00:00:00Z")))
-    output = run(cart, state=stream_state("orders", {"updated_at": legacy_value}))
-    assert cart.requests[0]["updated_at"].startswith(f"gte:{expected_lower_bound} AND")
-    assert last_state(output) == {"updated_at": "2022-01-01T00:00:00.000000Z"}
+def states(output: EntrypointOutput, stream: str) -> List[Dict[str, Any]]:
+    return [
+        dict(m.state.stream.stream_state.__dict__)
+        for m in output.state_messages
+        if m.state.stream.stream_descriptor.name == stream
+    ]
 
 
-def test_state_in_the_future_reads_nothing():
-    cart = FakeCart("orders", "orders", orders((1, "2021-07-01T00:00:00Z")))
-    output = run(cart, state=stream_state("orders", {"updated_at": "2999-01-01T00:00:00.000000Z"}))
-    assert ids(output) == []
-    assert cart.requests == []
+def updated_since(records: List[Dict[str, Any]], instant: str) -> Set[int]:
+    """Ids of the records updated at or after a UTC instant (never those without updated_at)."""
+    return {r["id"] for r in records if r["updated_at"] and utc(r["updated_at"]) >= instant}
+
+
+def lower_bounds(requests: List[Dict[str, str]]) -> List[Optional[str]]:
+    """The `updated_at` filter of each request ("gte:A AND lte:B"), None when unfiltered."""
+    return [request.get("updated_at") for request in requests]
+
+
+def test_first_sync_reads_every_record_and_saves_the_latest_updated_at_in_utc(runtime, cart: Cart):
+    # Generated data: store-local offsets that follow daylight saving, 0 to 7 fraction digits,
+    # and a third of the records with a blank or null updated_at.
+    cart.regenerate(null_cursor_rate=0.3)
+    truth = {r["id"]: r for r in cart.records("orders")}
+    blank = [i for i, r in truth.items() if not r["updated_at"]]
+    assert blank, "the scenario needs records without updated_at"
+
+    output = runtime.read(cart.token_config(), ["orders", "customers_cart"], INCREMENTAL)
+
     assert not output.errors
+    records = emitted(output, "orders")
+    assert sorted(r["id"] for r in records) == sorted(truth), "every order once, those without updated_at too"
+    for record in records:
+        stored = truth[record["id"]]["updated_at"]
+        assert record.get("updated_at") == (utc(stored) if stored else None), record["id"]
+    assert states(output, "orders")[-1] == {"updated_at": cart.latest_updated_at("orders")}
+    assert sorted(emitted_ids(output, "customers_cart")) == sorted(cart.ids("customers"))
+    # A store that fits on one page costs one request per stream; a first sync's page is not
+    # filtered on updated_at (no filter matches a blank one) and is sorted by it.
+    assert cart.requests("orders") == [{"page": "1", "sort": "updated_at", "count": "1000"}]
+    assert len(cart.requests("customers")) == 1
 
 
-def test_record_without_cursor_value_is_emitted_and_does_not_break_the_sync():
-    cart = FakeCart("orders", "orders", orders((1, "2021-02-01T00:00:00Z"), (2, "2021-03-01T00:00:00Z")))
-    cart.records.append({"id": 3, "updated_at": None})
-    cart.records.append({"id": 4, "updated_at": ""})
-    with requests_mock.Mocker() as mocker:
-        mocker.get(cart.url, json={"total_count": 4, "orders": cart.records})
-        output = run_read(config(), "orders", SyncMode.incremental)
-    assert sorted(ids(output)) == [1, 2, 3, 4]
+def test_every_state_shape_resumes_from_its_instant_inclusively(runtime, cart: Cart):
+    """State we write, state the earlier connector wrote (store-local time), the CDK's
+    concurrent form, and state in the future."""
+    cart.regenerate(null_cursor_rate=0.3)
+    # ours, {"updated_at": "<UTC Z>"}: from the updated_at of an order in the middle.
+    orders = sorted((r for r in cart.records("orders") if r["updated_at"]), key=lambda r: utc(r["updated_at"]))
+    ours = utc(orders[len(orders) // 2]["updated_at"])
+    # the earlier connector's, in the store's local time: 08:59:28.457-05:00 is 13:59:28.457Z.
+    earlier = "2021-07-01T08:59:28.457-05:00"
+    same_instant, before = cart.add("customers", "2021-07-01T13:59:28.457Z", "2021-07-01T10:00:00Z")
+    # the CDK's concurrent form: one slice read from start_date up to an instant. The CDK reads
+    # it as a stream's state, but 7.x never writes it for a declarative stream (it saves the
+    # {"updated_at": ...} form), so it is written here the way the CDK's cursor serializes it.
+    products = sorted((r for r in cart.records("products") if r["updated_at"]), key=lambda r: utc(r["updated_at"]))
+    concurrent_end = utc(products[2]["updated_at"])
+    concurrent = {
+        "state_type": "date-range",
+        "slices": [
+            {"start": utc(START_DATE), "end": concurrent_end, "most_recent_cursor_value": concurrent_end}
+        ],
+    }
+    state = (
+        StateBuilder()
+        .with_stream_state("orders", {"updated_at": ours})
+        .with_stream_state("customers_cart", {"updated_at": earlier})
+        .with_stream_state("products", concurrent)
+        .with_stream_state("addresses", {"updated_at": "2999-01-01T00:00:00.000000Z"})
+        .build()
+    )
+
+    output = runtime.read(
+        cart.token_config(), ["orders", "customers_cart", "products", "addresses"], INCREMENTAL, state
+    )
+
     assert not output.errors
-    assert last_state(output) == {"updated_at": "2021-03-01T00:00:00.000000Z"}
+    # ours: the order at the saved instant comes again; none without updated_at is re-read.
+    assert set(emitted_ids(output, "orders")) == updated_since(cart.records("orders"), ours)
+    assert lower_bounds(cart.requests("orders"))[0].startswith(f"gte:{ours} AND lte:")
+    # earlier connector's: continued from the same instant in UTC.
+    customers = set(emitted_ids(output, "customers_cart"))
+    assert same_instant in customers and before not in customers
+    assert customers == updated_since(cart.records("customers"), "2021-07-01T13:59:28.457000Z")
+    assert lower_bounds(cart.requests("customers"))[0].startswith("gte:2021-07-01T13:59:28.457000Z AND lte:")
+    assert states(output, "customers_cart")[-1] == {"updated_at": cart.latest_updated_at("customers")}
+    # the CDK's concurrent form: continued from its slice's end.
+    assert set(emitted_ids(output, "products")) == updated_since(products, concurrent_end)
+    assert lower_bounds(cart.requests("products"))[0].startswith(f"gte:{concurrent_end} AND lte:")
+    assert states(output, "products")[-1] == {"updated_at": cart.latest_updated_at("products")}
+    # in the future: nothing to read, not even a request.
+    assert emitted_ids(output, "addresses") == [] and cart.requests("addresses") == []
 
 
-def test_pages_advance_the_lower_bound_instead_of_the_page_number():
-    cart = FakeCart("orders", "orders", orders(*[(i, f"2021-01-{i + 1:02d}T00:00:00Z") for i in range(1, 8)]))
-    output = run(cart, page_size=3)
-    assert sorted(set(ids(output))) == list(range(1, 8))
-    assert [r["page"] for r in cart.requests] == ["1"] * len(cart.requests)
-    assert [r.get("updated_at", "none").split(" AND ")[0] for r in cart.requests] == [
-        "none",
-        "gte:2021-01-04T00:00:00.000000Z",
+def test_pages_advance_the_lower_bound_so_a_record_updated_mid_sync_pushes_no_other_out_of_reach(
+    runtime, cart: Cart
+):
+    """The earlier connector's defect 4: it stepped page numbers while sorting on updated_at, so
+    when a record of page 1 was updated after page 1 was read, every later record moved up one
+    place and the 4th slid onto page 1, already read: never delivered, and below the state."""
+    cart.empty("orders")
+    days = [cart.add("orders", f"2021-01-{day:02d}T18:00:00-06:00")[0] for day in range(1, 10)]
+    # While page 2 is asked for, the first order is updated.
+    update = {"type": "update", "positions": [0], "updated_at": "2021-06-01T00:00:00-05:00"}
+    cart.control.add_hook("orders", update, after=1)
+
+    output = runtime.read(cart.token_config(page_size=3), "orders", INCREMENTAL)
+
+    assert not output.errors
+    assert set(emitted_ids(output, "orders")) == set(days)
+    last_version = {r["id"]: r["updated_at"] for r in emitted(output, "orders")}
+    assert last_version[days[0]] == "2021-06-01T05:00:00.000000Z", "the update is read in the same sync"
+    requests = cart.requests("orders")
+    assert {(r["page"], r["count"]) for r in requests} == {("1", "3")}, "always page 1 of the next lower bound"
+    assert [bound.split(" AND ")[0] if bound else None for bound in lower_bounds(requests)] == [
+        None,
+        "gte:2021-01-04T00:00:00.000000Z",  # the 3rd order's updated_at
         "gte:2021-01-06T00:00:00.000000Z",
+        "gte:2021-01-08T00:00:00.000000Z",
+        "gte:2021-01-10T00:00:00.000000Z",
     ]
+    assert states(output, "orders")[-1] == {"updated_at": "2021-06-01T05:00:00.000000Z"}
 
 
-def test_record_updated_mid_sync_does_not_push_another_record_out_of_reach():
-    """The earlier connector's defect 4: page-number paging loses record 4 here."""
-    cart = FakeCart("orders", "orders", orders(*[(i, f"2021-01-{i + 1:02d}T00:00:00Z") for i in range(1, 10)]))
+def test_a_run_of_equal_timestamps_longer_than_a_page_is_read_by_id_even_while_it_changes(runtime, cart: Cart):
+    """A bulk import gives many records one updated_at: a lower bound cannot move past them,
+    so the run is read by id inside that microsecond. Here the server also serves 3 records
+    per page whatever the connector asks (1000): a short page is not taken for the last one."""
+    cart.regenerate(orders=0, customers=1)
+    cart.control.settings(max_page_size=3)
+    # orders: a bulk import of 10, with 7 fraction digits, between two other orders.
+    before = cart.add("orders", "2021-01-31T18:00:00-06:00")
+    bulk = cart.add("orders", *["2021-03-01T10:00:00.1234567-06:00"] * 10)
+    after = cart.add("orders", "2021-04-01T00:00:00-05:00")
+    # customers: a bulk import of 9. While it is read by id (the 4th request), the 2nd customer
+    # (already read) and the last five (not yet read) are updated again.
+    run = cart.add("customers", *["2021-03-01T16:00:00Z"] * 9)
+    moved = [run[1], *run[4:]]
+    cart.control.add_hook("customers", {"type": "update", "ids": moved, "updated_at": "2021-09-01T00:00:00Z"}, after=3)
 
-    def update_first_record_after_first_page(fake, request_number):
-        if request_number == 2:
-            fake.touch(1, "2021-06-01T00:00:00-05:00")
+    output = runtime.read(cart.token_config(), ["orders", "customers_cart"], INCREMENTAL)
 
-    cart.before_request = update_first_record_after_first_page
-    output = run(cart, page_size=3)
-    assert set(ids(output)) == set(range(1, 10))
+    assert not output.errors
+    assert set(emitted_ids(output, "orders")) == {*before, *bulk, *after}
+    by_id = [r for r in cart.requests("orders") if r["sort"] == "id"]
+    that_microsecond = "gte:2021-03-01T16:00:00.123456Z AND lt:2021-03-01T16:00:00.123457Z"
+    assert [r["updated_at"] for r in by_id] == [that_microsecond] * 4
+    assert [r.get("id") for r in by_id] == [None, f"gt:{bulk[2]}", f"gt:{bulk[5]}", f"gt:{bulk[8]}"]
+    assert states(output, "orders")[-1] == {"updated_at": "2021-04-01T05:00:00.000000Z"}
 
-
-def test_run_of_equal_timestamps_longer_than_a_page_is_read_by_id():
-    bulk = "2021-03-01T10:00:00.1234567-06:00"
-    cart = FakeCart("orders", "orders", orders(
-        (1, "2021-02-01T00:00:00Z"), *[(i, bulk) for i in range(10, 20)], (30, "2021-04-01T00:00:00Z"),
-    ))
-    output = run(cart, page_size=3)
-    assert set(ids(output)) == {1, 30, *range(10, 20)}
-    tie = [r for r in cart.requests if r["sort"] == "id"]
-    assert tie and all(r["updated_at"] == "gte:2021-03-01T16:00:00.123456Z AND lt:2021-03-01T16:00:00.123457Z" for r in tie)
-    assert [r.get("id") for r in tie] == [None, "gt:12", "gt:15", "gt:18"]
-    assert last_state(output) == {"updated_at": "2021-04-01T00:00:00.000000Z"}
-
-
-def test_tie_survives_a_record_of_the_tie_updated_mid_read():
-    bulk = "2021-03-01T16:00:00Z"
-    cart = FakeCart("orders", "orders", orders(*[(i, bulk) for i in range(1, 13)]))
-
-    def update_an_already_read_record(fake, request_number):
-        if request_number == 3:  # while reading the run by id
-            fake.touch(2, "2021-09-01T00:00:00Z")
-
-    cart.before_request = update_an_already_read_record
-    output = run(cart, page_size=4)
-    assert set(ids(output)) == set(range(1, 13))
+    assert set(emitted_ids(output, "customers_cart")) == set(cart.ids("customers"))
+    last_version = {r["id"]: r["updated_at"] for r in emitted(output, "customers_cart")}
+    assert {last_version[i] for i in moved} == {"2021-09-01T00:00:00.000000Z"}
 
 
-def test_server_capping_the_page_size_loses_nothing():
-    cart = FakeCart("orders", "orders", orders(*[(i, f"2021-01-{i:02d}T00:00:00Z") for i in range(1, 21)]), max_count=7)
-    output = run(cart, page_size=1000)
-    assert set(ids(output)) == set(range(1, 21))
+def test_windows_checkpoint_and_a_sync_interrupted_in_a_bulk_import_resumes_without_loss(runtime, cart: Cart):
+    """window_in_days=10 from start_date to end_date: three windows that share their boundary
+    instants. The third holds a bulk import; the connection drops while it is read by id."""
+    cart.empty("orders")
+    first = cart.add("orders", "2021-01-05T00:00:00Z")
+    boundary = cart.add("orders", "2021-01-10T18:00:00-06:00")  # 2021-01-11T00:00:00Z: windows 1 and 2
+    bulk = cart.add("orders", *["2021-01-25T12:00:00-06:00"] * 7)
+    too_late = cart.add("orders", "2021-02-05T00:00:00-06:00")  # after end_date
+    # One worker reads the windows in order, so the drop hits the same request in every run:
+    # the 7th, the second page of the bulk import by id.
+    cart.control.add_hook("orders", {"type": "faults", "schedule": ["drop"]}, after=6)
+    cfg = cart.token_config(
+        window_in_days=10, end_date="2021-01-31T00:00:00Z", page_size=3, concurrency=1, max_retries=0
+    )
 
+    interrupted = runtime.read(cfg, "orders", INCREMENTAL, expecting_exception=True)
 
-def test_end_date_bounds_the_window():
-    cart = FakeCart("orders", "orders", orders((1, "2021-02-01T00:00:00Z"), (2, "2022-02-01T00:00:00Z")))
-    state = stream_state("orders", {"updated_at": "2021-01-15T00:00:00.000000Z"})
-    output = run(cart, end_date="2021-12-31T23:59:59Z", state=state)
-    assert ids(output) == [1]
-    assert cart.requests[0]["updated_at"] == "gte:2021-01-15T00:00:00.000000Z AND lte:2021-12-31T23:59:59.000000Z"
-    first_sync = run(cart, end_date="2021-12-31T23:59:59Z")
-    assert ids(first_sync) == [1], "records after end_date on an unfiltered page are dropped"
-
-
-def test_interrupted_bulk_import_resumes_without_loss():
-    """A sync that dies in the middle of a bulk import resumes from its last state: with an
-    inclusive bound nothing sharing that timestamp is lost."""
-    bulk = "2021-03-01T16:00:00Z"
-    records = orders((1, "2021-02-01T00:00:00Z"), *[(i, bulk) for i in range(10, 30)])
-    cart = FakeCart("orders", "orders", records)
-
-    def die_mid_tie(fake, request_number):
-        if request_number == 4:
-            raise ConnectionError("killed")
-
-    cart.before_request = die_mid_tie
-    first = run(cart, page_size=5, max_retries=0)
-    assert first.errors
-    seen = set(ids(first))
-    state = first.most_recent_state
-    resume_state = stream_state("orders", dict(state.stream_state.__dict__)) if state else []
-    cart.before_request = None
-    second = run(cart, page_size=5, state=resume_state)
-    assert seen | set(ids(second)) == {1, *range(10, 30)}
-
-
-def test_small_store_costs_one_request_per_stream():
-    cart = FakeCart("orders", "orders", orders((1, "2021-02-01T00:00:00Z"), (2, "2024-02-01T00:00:00Z")))
-    run(cart, mode=SyncMode.full_refresh)
-    assert len(cart.requests) == 1
-
-
-def test_windows_checkpoint_each_window_and_share_their_boundary():
-    cart = FakeCart("orders", "orders", orders(
-        (1, "2021-01-05T00:00:00Z"), (2, "2021-01-11T00:00:00Z"), (3, "2021-01-15T00:00:00Z"),
-    ))
-    output = run(cart, window_in_days=10, end_date="2021-01-21T00:00:00Z")
-    # The first window's unfiltered page also lists records of later windows: they are left
-    # to their own window, so only the record on the shared boundary instant comes twice.
-    assert sorted(ids(output)) == [1, 2, 2, 3]
-    bounds = sorted(r.get("updated_at", "") for r in cart.requests)
-    assert bounds == [
-        "",  # the first window of a first sync starts unfiltered
+    assert interrupted.errors
+    read_before = emitted_ids(interrupted, "orders")
+    assert read_before.count(boundary[0]) == 2, "the boundary instant belongs to windows 1 and 2"
+    assert read_before[:3] == [*first, *boundary, *boundary], "window 1's unfiltered page kept only its own"
+    assert set(read_before) == {*first, *boundary, *bulk[:3]}
+    saved = states(interrupted, "orders")
+    # The two windows read were saved: the next sync starts at the latest record they held.
+    assert saved and saved[-1] == {"updated_at": "2021-01-11T00:00:00.000000Z"}
+    assert lower_bounds(cart.requests("orders"))[2:4] == [
         "gte:2021-01-11T00:00:00.000000Z AND lte:2021-01-21T00:00:00.000000Z",
+        "gte:2021-01-21T00:00:00.000000Z AND lte:2021-01-31T00:00:00.000000Z",
     ]
-    states = [dict(m.state.stream.stream_state.__dict__) for m in output.state_messages]
-    assert len(states) >= 2 and states[-1] == {"updated_at": "2021-01-15T00:00:00.000000Z"}
 
+    cart.clear_requests()
+    resumed = runtime.read(cfg, "orders", INCREMENTAL, StateBuilder().with_stream_state("orders", saved[-1]).build())
 
-def test_tie_emptied_by_updates_mid_read_still_reads_what_follows():
-    bulk = "2021-03-01T16:00:00Z"
-    cart = FakeCart("orders", "orders", orders(
-        *[(i, bulk) for i in range(1, 9)], (20, "2021-04-01T00:00:00Z"), (21, "2021-05-01T00:00:00Z"),
-    ))
-
-    def move_the_rest_of_the_run(fake, request_number):
-        if request_number == 3:  # the second page of the run, by id
-            for record_id in range(5, 9):
-                fake.touch(record_id, "2021-06-01T00:00:00Z")
-
-    cart.before_request = move_the_rest_of_the_run
-    output = run(cart, page_size=4)
-    assert set(ids(output)) == {*range(1, 9), 20, 21}
-
-
-def test_first_sync_reads_records_without_updated_at_and_skips_records_before_start_date():
-    cart = FakeCart("orders", "orders", orders(
-        (1, "2020-06-01T00:00:00Z"), (2, "2020-07-01T00:00:00Z"), (3, "2021-02-01T00:00:00Z"), (4, "2021-03-01T00:00:00Z"),
-    ))
-    cart.records += [{"id": 8, "updated_at": None}, {"id": 9, "updated_at": ""}]
-    output = run(cart, page_size=3)
-    assert sorted(set(ids(output))) == [3, 4, 8, 9]
-    assert "updated_at" not in cart.requests[0]
-    assert cart.requests[1]["updated_at"].startswith("gte:2021-01-01T00:00:00.000000Z AND lte:")
-    assert last_state(output) == {"updated_at": "2021-03-01T00:00:00.000000Z"}
-
-
-def test_first_page_entirely_before_start_date_does_not_end_the_stream():
-    old = [(i, f"2019-01-{i:02d}T00:00:00Z") for i in range(1, 6)]
-    cart = FakeCart("orders", "orders", orders(*old, (10, "2021-05-01T00:00:00Z"), (11, "2021-06-01T00:00:00Z")))
-    output = run(cart, page_size=5)
-    assert sorted(set(ids(output))) == [10, 11]
-
-
-def test_later_syncs_filter_from_the_state_and_do_not_reread_records_without_updated_at():
-    cart = FakeCart("orders", "orders", orders((1, "2021-02-01T00:00:00Z"), (2, "2021-03-01T00:00:00Z")))
-    cart.records.append({"id": 9, "updated_at": None})
-    output = run(cart, state=stream_state("orders", {"updated_at": "2021-02-01T00:00:00.000000Z"}))
-    assert sorted(ids(output)) == [1, 2]
-    assert cart.requests[0]["updated_at"].startswith("gte:2021-02-01T00:00:00.000000Z AND lte:")
+    assert not resumed.errors
+    assert set(emitted_ids(resumed, "orders")) == {*boundary, *bulk}
+    assert too_late[0] not in read_before + emitted_ids(resumed, "orders")
+    assert states(resumed, "orders")[-1] == {"updated_at": "2021-01-25T18:00:00.000000Z"}
+    assert lower_bounds(cart.requests("orders"))[0] == (
+        "gte:2021-01-11T00:00:00.000000Z AND lte:2021-01-21T00:00:00.000000Z"
+    ), "from the saved state, window by window"
