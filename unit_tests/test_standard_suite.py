@@ -1,38 +1,29 @@
-"""The CDK's standard source tests, run on the manifest as the manifest-only image loads it
-(components injected into the config), against an in-memory Cart.com."""
+"""The CDK's standard source tests (DeclarativeSourceTestSuite) on the repo root's manifest.yaml
+and components.py, as the manifest-only image loads them, against the local Cart.com sandbox.
+
+The scenarios come from acceptance-test-config.yml; their configs (unit_tests/resources/) hold
+the credentials the sandbox is given here: token `suite-token` for the store
+demo-store.sandbox.test, router user `suite-user` / secret `suite-secret` / site 77.
+"""
 
 from pathlib import Path
+from typing import Iterator
 
 import pytest
-import requests_mock
-import yaml
-from boltons.typeutils import classproperty
 
 from airbyte_cdk.test.standard_tests import DeclarativeSourceTestSuite
+from cart_sandbox.harness import Sandbox
 
-from unit_tests.fake_cart import FakeCart
+from unit_tests.sandbox_fixtures import reset, sandbox  # noqa: F401  (pytest fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
-MANIFEST = yaml.safe_load((ROOT / "source_cart" / "manifest.yaml").read_text())
-# resource path -> record key, for every stream of the manifest
-RESOURCES = {
-    stream["$parameters"]["resource"]: stream["$parameters"]["record_key"] for stream in MANIFEST["streams"]
-}
-
-
-def sample(resource):
-    return [
-        {"id": 1, "updated_at": "2021-03-01T10:00:00.12-06:00", "created_at": ""},
-        {"id": 2, "updated_at": "2021-07-01T10:00:00.1234567-05:00", "created_at": None},
-    ]
+SUITE_CREDENTIALS = dict(tokens=["suite-token"], router_user="suite-user", router_secret="suite-secret", site_id="77")
 
 
 @pytest.fixture(autouse=True)
-def fake_store():
-    with requests_mock.Mocker() as mocker:
-        for resource, key in RESOURCES.items():
-            FakeCart(resource, key, sample(resource), host="demo-store.sandbox.test", token="suite-token").install(mocker)
-            FakeCart(resource, key, sample(resource), host="public.americommerce.com").install(mocker)
+def suite_store(sandbox: Sandbox) -> Iterator[None]:  # noqa: F811
+    reset(sandbox, credentials=SUITE_CREDENTIALS)
+    with sandbox.patched_env():
         yield
 
 
@@ -40,11 +31,3 @@ class TestCartStandardSuite(DeclarativeSourceTestSuite):
     @classmethod
     def get_connector_root_dir(cls) -> Path:
         return ROOT
-
-    @classproperty
-    def manifest_yaml_path(cls) -> Path:  # type: ignore[override]
-        return ROOT / "source_cart" / "manifest.yaml"
-
-    @classproperty
-    def components_py_path(cls) -> Path:  # type: ignore[override]
-        return ROOT / "source_cart" / "components.py"
