@@ -153,7 +153,9 @@ def test_pages_advance_the_lower_bound_so_a_record_updated_mid_sync_pushes_no_ot
 def test_a_run_of_equal_timestamps_longer_than_a_page_is_read_by_id_even_while_it_changes(runtime, cart: Cart):
     """A bulk import gives many records one updated_at: a lower bound cannot move past them,
     so the run is read by id inside that microsecond. Here the server also serves 3 records
-    per page whatever the connector asks (1000): a short page is not taken for the last one."""
+    per page whatever the connector asks (1000): a short page is not taken for the last one.
+    Read through the Central API Router, which checks each request's signature over the
+    filters exactly as sent."""
     cart.regenerate(orders=0, customers=1)
     cart.control.settings(max_page_size=3)
     # orders: a bulk import of 10, with 7 fraction digits, between two other orders.
@@ -166,9 +168,10 @@ def test_a_run_of_equal_timestamps_longer_than_a_page_is_read_by_id_even_while_i
     moved = [run[1], *run[4:]]
     cart.control.add_hook("customers", {"type": "update", "ids": moved, "updated_at": "2021-09-01T00:00:00Z"}, after=3)
 
-    output = runtime.read(cart.token_config(), ["orders", "customers_cart"], INCREMENTAL)
+    output = runtime.read(cart.router_config(), ["orders", "customers_cart"], INCREMENTAL)
 
     assert not output.errors
+    assert {entry["auth"] for entry in cart.control.request_log()} == {"router"}
     assert set(emitted_ids(output, "orders")) == {*before, *bulk, *after}
     by_id = [r for r in cart.requests("orders") if r["sort"] == "id"]
     that_microsecond = "gte:2021-03-01T16:00:00.123456Z AND lt:2021-03-01T16:00:00.123457Z"
