@@ -38,6 +38,7 @@ from airbyte_cdk.sources.declarative.transformations.transformation import Recor
 from airbyte_cdk.sources.declarative.validators.validation_strategy import ValidationStrategy
 from airbyte_cdk.sources.streams.http.error_handlers.backoff_strategy import BackoffStrategy
 from airbyte_cdk.sources.streams.http.error_handlers.response_models import ErrorResolution, ResponseAction
+from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 # ---------------------------------------------------------------------------------------------
@@ -216,18 +217,30 @@ def config_error(message: str) -> AirbyteTracedException:
 @dataclass
 class ConfigField(ValidationStrategy):
     """Checks one config value beyond what the spec's JSON schema can say, naming the field and
-    what to write instead: a date must exist (the spec's pattern lets `2021-13-45` through), and
-    `store_name` must be a domain once a pasted scheme or path is stripped.
+    what to write instead: a date must exist (`2021-13-45` has the right form), `store_name` must
+    be a domain once a pasted scheme or path is stripped, and a credential must be something an
+    HTTP header can carry once stripped of surrounding whitespace (it is never echoed).
 
     Why custom: `ValidateAdheresToSchema` reports a mismatch as a ValueError, which reaches the
     user as "Something went wrong"; this raises a config_error that says how to fix the value.
+    A credential is also added to the values every output masks, before anything can fail:
+    the Connector Builder reports a config error before it masks the config's secrets.
     """
 
     field_name: str = ""
     kind: str = "date"
 
     def validate(self, value: Any) -> None:
-        if self.kind == "store_name":
+        if self.kind == "secret":
+            if isinstance(value, str) and value:
+                for form in {value, value.strip(), repr(value)[1:-1], repr(value.strip())[1:-1]}:
+                    add_to_secrets(form)
+                if not _HEADER_SAFE(value.strip()):
+                    raise config_error(
+                        f"{self.field_name} holds a line break or another character that cannot "
+                        f"be sent in an HTTP header: paste it again as a single line."
+                    )
+        elif self.kind == "store_name":
             if not _HOST.fullmatch(store_host(value)):
                 raise config_error(
                     f"store_name '{value}' is not a store domain. Write your store's domain only, "
@@ -238,6 +251,9 @@ class ConfigField(ValidationStrategy):
                 f"{self.field_name} '{value}' is not a real date. Use UTC in the form "
                 f"YYYY-MM-DDTHH:MM:SSZ (for example 2021-01-01T00:00:00Z) or YYYY-MM-DD."
             )
+
+
+_HEADER_SAFE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?").fullmatch
 
 
 # ---------------------------------------------------------------------------------------------
