@@ -1006,7 +1006,10 @@ class Control:
         else:
             offset = int(q.get("offset", 0))
             limit = int(q.get("limit", 100_000))
-            idxs = [i for i in range(offset, min(table.n, offset + limit)) if i not in table.deleted]
+            if table.deleted:  # offset and limit count the records that are left
+                idxs = [i for i in range(table.n) if i not in table.deleted][offset:offset + limit]
+            else:
+                idxs = list(range(offset, min(table.n, offset + limit)))
         fields = [f for f in q.get("fields", "").split(",") if f] or None
         return {"resource": table.path, "key": table.resource.key, "total_count": table.n - len(table.deleted),
                 "records": [st.store.render(table, i, fields, []) for i in idxs]}
