@@ -373,6 +373,29 @@ class CallPacer:
         return response
 
 
+def refuse_redirect(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+    """A `requests` response hook that stops a redirect before it is followed.
+
+    `requests` follows redirects and strips only `Authorization` when the host changes, so the
+    store token (`X-AC-Auth-Token`) and the router's headers would go wherever a store, or
+    whoever answers for it, points. Cart.com's API does not redirect: any redirect is refused.
+    """
+    if response.is_redirect:
+        target = urllib.parse.urlsplit(urllib.parse.urljoin(response.url, response.headers.get("Location", "")))
+        source = urllib.parse.urlsplit(response.url)
+        raise AirbyteTracedException(
+            message=(
+                f"{source.hostname} answered {response.status_code} with a redirect to "
+                f"{target.scheme}://{target.hostname}{target.path}. The connector never follows a "
+                f"redirect, so your credentials were not sent there. Check store_name: it must be "
+                f"the store's own domain (for example mystore.com), the one its API answers on."
+            ),
+            internal_message=f"Refused redirect {response.status_code} from {source.hostname} to {target.hostname}",
+            failure_type=FailureType.config_error,
+        )
+    return response
+
+
 @dataclass
 class PacedAuthenticator(DeclarativeAuthenticator):
     """Adds the credentials the config chooses (a stock `ApiKeyAuthenticator` for a store's
@@ -406,8 +429,9 @@ class PacedAuthenticator(DeclarativeAuthenticator):
         pacer = CallPacer.for_store(store)
         user_limit = self.config.get("calls_per_10_seconds")
         pacer.wait_for_turn(int(user_limit) if user_limit else None)
-        if pacer.learn not in request.hooks["response"]:
-            request.register_hook("response", pacer.learn)
+        for hook in (pacer.learn, refuse_redirect):
+            if hook not in request.hooks["response"]:
+                request.register_hook("response", hook)
         return request
 
     def get_auth_header(self) -> Mapping[str, Any]:

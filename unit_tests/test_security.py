@@ -1,0 +1,85 @@
+"""Credentials stay with the store: redirects are refused, and credentials never show in output."""
+
+import json
+from typing import Any, Dict, List
+
+import pytest
+
+from airbyte_cdk.models import FailureType, SyncMode
+from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest, HttpResponse
+
+from unit_tests.conftest import ROUTER_CONFIG, TOKEN, all_output, config
+
+FIRST_PAGE = {"count": "1000", "page": "1", "sort": "updated_at"}
+
+
+def _redirected_read(runtime, cfg: Dict[str, Any], url: str, location: str, status: int, seen: List[Any]):
+    def answer(request: Any, context: Any) -> bytes:
+        seen.append(request)
+        context.status_code = status
+        context.headers["Location"] = location
+        return b""
+
+    with HttpMocker() as http:
+        # HttpMocker fails any request it was not told about: following the redirect would show.
+        http.get(HttpRequest(url, query_params=FIRST_PAGE), HttpResponse(answer, status))  # type: ignore[arg-type]
+        return runtime.read(cfg, "orders", SyncMode.incremental, expecting_exception=True)
+
+
+@pytest.mark.parametrize(
+    "status, location, shown",
+    [
+        (302, "http://other.example/steal", "http://other.example/steal"),
+        (301, "https://other.example/api/v1/orders", "https://other.example/api/v1/orders"),
+        (307, "/elsewhere", "https://mystore.com/elsewhere"),
+    ],
+)
+def test_a_redirect_is_refused_and_no_credential_follows_it(runtime, status, location, shown):
+    seen: List[Any] = []
+    output = _redirected_read(runtime, config(), "https://mystore.com/api/v1/orders", location, status, seen)
+
+    assert len(seen) == 1, "the redirect must not be followed, not even to the same host"
+    errors = [e.trace.error for e in output.errors if "never follows a redirect" in e.trace.error.message]
+    assert errors and errors[0].failure_type == FailureType.config_error
+    assert f"redirect to {shown}" in errors[0].message and "store_name" in errors[0].message
+    assert output.records == []
+
+
+def test_the_router_refuses_a_redirect_too(runtime):
+    seen: List[Any] = []
+    output = _redirected_read(
+        runtime, config(ROUTER_CONFIG), "https://public.americommerce.com/api/v1/orders",
+        "http://other.example/", 302, seen,
+    )
+    assert len(seen) == 1
+    assert "never follows a redirect" in all_output(output)
+    assert ROUTER_CONFIG["credentials"]["user_secret"] not in all_output(output)
+
+
+@pytest.mark.parametrize("field, value", [("access_token", "tok\nen"), ("access_token", "tök"), ("site_id", "42\r\n42")])
+def test_a_credential_no_header_can_carry_is_a_config_error_that_never_shows_it(runtime, field, value):
+    base = ROUTER_CONFIG if field == "site_id" else None
+    cfg = config(base)
+    cfg["credentials"][field] = value
+    with HttpMocker():  # no request may be sent
+        output = runtime.read(cfg, "orders", SyncMode.incremental, expecting_exception=True)
+
+    errors = [e.trace.error for e in output.errors if f"{field} holds a line break" in e.trace.error.message]
+    assert errors and errors[0].failure_type == FailureType.config_error
+    text = all_output(output)
+    for form in (value, json.dumps(value)[1:-1]):
+        assert form not in text
+
+
+def test_a_token_pasted_with_a_trailing_line_break_is_sent_stripped_and_masked(runtime):
+    cfg = config()
+    cfg["credentials"]["access_token"] = f" {TOKEN}\n"
+    with HttpMocker() as http:
+        http.get(
+            HttpRequest("https://mystore.com/api/v1/orders", query_params=FIRST_PAGE, headers={"X-AC-Auth-Token": TOKEN}),
+            HttpResponse(json.dumps({"status_code": 401, "message": "Unauthorized"}), 401),
+        )
+        output = runtime.read(cfg, "orders", SyncMode.incremental, expecting_exception=True)
+
+    assert any("refused the credentials (401 Unauthorized)" in e.trace.error.message for e in output.errors)
+    assert TOKEN not in all_output(output)
