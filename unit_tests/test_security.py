@@ -83,3 +83,19 @@ def test_a_token_pasted_with_a_trailing_line_break_is_sent_stripped_and_masked(r
 
     assert any("refused the credentials (401 Unauthorized)" in e.trace.error.message for e in output.errors)
     assert TOKEN not in all_output(output)
+
+
+def test_every_request_has_a_connect_and_a_read_timeout(runtime):
+    timeouts: List[Any] = []
+
+    def answer(request: Any, context: Any) -> bytes:
+        timeouts.append(request.timeout)
+        return json.dumps({"total_count": 0, "coupon_codes": []}).encode()
+
+    with HttpMocker() as http:
+        http.get(HttpRequest("https://mystore.com/api/v1/coupon_codes", query_params={"count": "1000", "sort": "id"}),
+                 HttpResponse(answer, 200))  # type: ignore[arg-type]
+        output = runtime.read(config(), "coupon_codes")
+
+    assert not output.errors
+    assert timeouts == [(30, 120)]
