@@ -498,12 +498,15 @@ class ParsedOnceErrorHandler(DefaultErrorHandler):
 
 @dataclass
 class KeyExtractor(DpathExtractor):
-    """The stock DpathExtractor, reading a path of plain keys directly.
+    """The stock DpathExtractor, reading a path of plain keys directly, and refusing a page that
+    does not advance.
 
     Why: `dpath.get` walks every value of the page to match the path as a glob (a sixth of the
     CPU of a sync). A path of plain keys leads to one value, the one dpath finds, so it is read
     key by key from the page parsed once; any other path, or a page that is no JSON object,
-    goes to the stock code.
+    goes to the stock code. And the id walks ask for records above an id (`id=gt:<last id>`):
+    a page holding one at or below it means the store ignored the filter, and the stock
+    CursorPagination would ask for the same page forever, so the stream stops with an error.
     """
 
     def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[Any, Any]]:
@@ -518,9 +521,28 @@ class KeyExtractor(DpathExtractor):
         for key in path:
             extracted = extracted.get(key) if isinstance(extracted, dict) else None
         if isinstance(extracted, list):
+            _check_ids_advance(response, extracted)
             yield from extracted
         elif extracted:
             yield extracted
+
+
+def _check_ids_advance(response: requests.Response, records: List[Any]) -> None:
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(getattr(response.request, "url", "") or "").query)
+    floor = (query.get("id") or [""])[0]
+    if not (floor.startswith("gt:") and floor[3:].isdigit()):
+        return
+    for record in records:
+        record_id = record.get("id") if isinstance(record, dict) else None
+        if not (isinstance(record_id, int) and record_id > int(floor[3:])):
+            raise AirbyteTracedException(
+                message=(
+                    f"Cart.com answered {response.url.split('?')[0]} asked for records above id "
+                    f"{floor[3:]} with id {record_id}: paging does not advance, so the stream stops "
+                    f"rather than read the same records again."
+                ),
+                failure_type=FailureType.system_error,
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -585,10 +607,26 @@ class UpdatedAtWalk(PaginationStrategy):
         stream_slice: Optional[Mapping[str, Any]] = None,
         **kwargs: Any,
     ) -> Optional[Mapping[str, Any]]:
-        more, last = _page_as_sent(response, self._record_key)
         current = last_page_token_value or {}
-        window_start = (stream_slice or {}).get("start_time")
-        window_end = (stream_slice or {}).get("end_time")
+        token = self._next(response, current, stream_slice or {})
+        if token is not None and token == current:
+            # The same request again would get the same page again: fail rather than loop.
+            raise AirbyteTracedException(
+                message=(
+                    f"Cart.com answered {response.url.split('?')[0]} with the same page again "
+                    f"(filter {current.get('updated_at')!r}, id {current.get('id', '-')!r}): paging "
+                    f"does not advance, so the stream stops rather than read the same records forever."
+                ),
+                failure_type=FailureType.system_error,
+            )
+        return token
+
+    def _next(
+        self, response: requests.Response, current: Mapping[str, Any], stream_slice: Mapping[str, Any]
+    ) -> Optional[Mapping[str, Any]]:
+        more, last = _page_as_sent(response, self._record_key)
+        window_start = stream_slice.get("start_time")
+        window_end = stream_slice.get("end_time")
         # A first sync's first page has no updated_at filter (see the manifest): the only way to
         # reach records whose updated_at is empty, which Cart.com sorts first.
         unfiltered = current.get("unfiltered") if current else to_utc(window_start) == self._first_start

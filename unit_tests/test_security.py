@@ -99,3 +99,57 @@ def test_every_request_has_a_connect_and_a_read_timeout(runtime):
 
     assert not output.errors
     assert timeouts == [(30, 120)]
+
+
+def _repeating(body: Dict[str, Any], times: int = 3) -> HttpResponse:
+    """The same page, `times` times; then a 400, so a connector that keeps asking fails the test
+    instead of hanging it."""
+    calls: List[int] = []
+
+    def answer(request: Any, context: Any) -> bytes:
+        calls.append(1)
+        if len(calls) > times:
+            context.status_code = 400
+            return b'{"status_code": 400, "message": "asked too often"}'
+        return json.dumps(body).encode()
+
+    return HttpResponse(answer, 200)  # type: ignore[arg-type]
+
+
+def _orders_page(ids_and_times: List[Any], total: int) -> HttpResponse:
+    records = [{"id": i, "updated_at": t} for i, t in ids_and_times]
+    return _repeating({"total_count": total, "next_page": "https://x/next", "orders": records})
+
+
+def test_an_updated_at_walk_that_does_not_advance_fails_instead_of_looping(runtime):
+    tie = "2021-05-01T10:00:00.000000Z"
+    with HttpMocker() as http:
+        # A first page, then a run of equal timestamps read by id, whose pages never move on.
+        http.get(HttpRequest("https://mystore.com/api/v1/orders", query_params=FIRST_PAGE),
+                 _orders_page([(1, "2021-04-01T10:00:00Z"), (2, tie)], 50))
+        http.get(HttpRequest("https://mystore.com/api/v1/orders", query_params={
+            "count": "1000", "page": "1", "sort": "updated_at", "updated_at": f"gte:{tie} AND lte:2030-01-01T00:00:00.000000Z"}),
+            _orders_page([(2, tie), (3, tie)], 50))
+        http.get(HttpRequest("https://mystore.com/api/v1/orders", query_params={
+            "count": "1000", "page": "1", "sort": "id", "updated_at": f"gte:{tie} AND lt:2021-05-01T10:00:00.000001Z"}),
+            _orders_page([(2, tie), (3, tie)], 50))
+        http.get(HttpRequest("https://mystore.com/api/v1/orders", query_params={
+            "count": "1000", "page": "1", "sort": "id", "id": "gt:3", "updated_at": f"gte:{tie} AND lt:2021-05-01T10:00:00.000001Z"}),
+            _orders_page([(2, tie), (3, tie)], 50))
+        output = runtime.read(config(end_date="2030-01-01T00:00:00Z"), "orders", SyncMode.incremental, expecting_exception=True)
+
+    assert any("paging does not advance" in e.trace.error.message for e in output.errors)
+    assert len(output.records) <= 8
+
+
+def test_an_id_walk_that_does_not_advance_fails_instead_of_looping(runtime):
+    page = {"total_count": 9, "next_page": "https://x/next", "coupon_codes": [{"id": 1}, {"id": 2}]}
+    with HttpMocker() as http:
+        http.get(HttpRequest("https://mystore.com/api/v1/coupon_codes", query_params={"count": "1000", "sort": "id"}),
+                 _repeating(page))
+        http.get(HttpRequest("https://mystore.com/api/v1/coupon_codes", query_params={"count": "1000", "sort": "id", "id": "gt:2"}),
+                 _repeating(page))  # the store ignores id=gt:2
+        output = runtime.read(config(), "coupon_codes", expecting_exception=True)
+
+    assert any("above id 2 with id 1: paging does not advance" in e.trace.error.message for e in output.errors)
+    assert [m.record.data["id"] for m in output.records] == [1, 2]
