@@ -21,6 +21,36 @@ $(BIN)/source-cart: pyproject.toml
 test: install
 	$(BIN)/python -m pytest -q
 
+# The airbyte-cdk range pyproject.toml declares, tested at both ends: its lowest release (also
+# manifest.yaml's `version` and metadata.yaml's base image, which test_conventions.py holds to it)
+# and the newest 7.x the package index offers, resolved on every run. Each end has its own venv
+# under .cache/ with the connector and its `test` extra; the unit tests run in each, and a
+# failure at one end does not hide the other's result.
+.PHONY: test-cdk-range
+test-cdk-range:
+	@lowest=$$(sed -n 's/^ *"airbyte-cdk>=\([0-9][0-9.]*\),<8",\{0,1\}$$/\1/p' pyproject.toml); \
+	if [ -z "$$lowest" ]; then echo 'test-cdk-range: pyproject.toml has no "airbyte-cdk>=X,<8" dependency'; exit 1; fi; \
+	for end in lowest newest; do \
+	  venv=.cache/cdk-$$end; \
+	  if [ $$end = lowest ]; then want="airbyte-cdk==$$lowest"; else want="airbyte-cdk>=$$lowest,<8"; fi; \
+	  [ -x $$venv/bin/python ] || $(PYTHON) -m venv $$venv || exit 1; \
+	  $$venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade -e ".[test]" "$$want" || exit 1; \
+	done; \
+	cdk() { .cache/cdk-$$1/bin/python -c 'import importlib.metadata as m; print(m.version("airbyte-cdk"))'; }; \
+	low=$$(cdk lowest); new=$$(cdk newest); \
+	if [ "$$low" = "$$new" ]; then \
+	  echo "test-cdk-range: the lowest allowed airbyte-cdk, $$low, is also the newest 7.x on the index: both ends run on it"; \
+	else \
+	  echo "test-cdk-range: airbyte-cdk $$low (lowest allowed) and $$new (newest 7.x on the index)"; \
+	fi; \
+	failed=""; \
+	for end in lowest newest; do \
+	  echo "== unit tests on airbyte-cdk $$(cdk $$end) ($$end end of the range)"; \
+	  .cache/cdk-$$end/bin/python -m pytest -q unit_tests || failed="$$failed $$end=$$(cdk $$end)"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "test-cdk-range: unit tests FAILED on airbyte-cdk:$$failed"; exit 1; fi; \
+	echo "test-cdk-range: unit tests passed on airbyte-cdk $$low and $$new"
+
 # Print the connector's spec: a quick proof that the installed command works.
 spec: install
 	$(BIN)/source-cart spec
