@@ -29,7 +29,6 @@ CHECKED = [
     "docs/integrations/sources/cart.md",
     "unit_tests/resources",
 ]
-VERSION_PROBLEM = "manifest.yaml: version is"
 
 
 def load_script():
@@ -58,14 +57,6 @@ def lowest_cdk(root: Path) -> str:
     return match.group(1)
 
 
-def test_repo_follows_the_conventions_but_for_the_manifest_version():
-    code, lines = run_script()
-    problems = [line for line in lines if not line.startswith("OK")]
-    assert [line for line in problems if not line.startswith(VERSION_PROBLEM)] == [], "\n".join(lines)
-    assert (code == 0) == (not problems), "\n".join(lines)
-
-
-@pytest.mark.xfail(strict=False, reason="manifest version pending CDK range work")
 def test_repo_follows_the_conventions():
     # As `make conventions` runs it: its own process, from any working directory.
     result = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=60, cwd=SCRIPT.parent)
