@@ -534,7 +534,9 @@ def _check_ids_advance(response: requests.Response, records: List[Any]) -> None:
         return
     for record in records:
         record_id = record.get("id") if isinstance(record, dict) else None
-        if not (isinstance(record_id, int) and record_id > int(floor[3:])):
+        if isinstance(record_id, str) and record_id.isdigit():
+            record_id = int(record_id)
+        if isinstance(record_id, int) and record_id <= int(floor[3:]):
             raise AirbyteTracedException(
                 message=(
                     f"Cart.com answered {response.url.split('?')[0]} asked for records above id "
