@@ -27,6 +27,7 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.declarative.auth.declarative_authenticator import DeclarativeAuthenticator
 from airbyte_cdk.sources.declarative.extractors.dpath_extractor import DpathExtractor
 from airbyte_cdk.sources.declarative.extractors.record_filter import RecordFilter
+from airbyte_cdk.sources.declarative.interpolation.interpolated_string import InterpolatedString
 from airbyte_cdk.sources.declarative.migrations.state_migration import StateMigration
 from airbyte_cdk.sources.declarative.requesters.error_handlers.default_error_handler import (
     DefaultErrorHandler,
@@ -51,7 +52,9 @@ _UTC = datetime.timezone.utc
 _TIMESTAMP = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d):(\d\d)(?:[.,](\d+))?\s*(Z|z|[+-]\d\d:?\d\d)?)?", re.ASCII
 )
-_IS_UTC_FORM = re.compile(r"\d{4}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{6}Z", re.ASCII).fullmatch
+_IS_UTC_FORM = re.compile(
+    r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{6}Z", re.ASCII
+).fullmatch
 
 
 def to_utc(value: Any) -> Any:
@@ -111,7 +114,15 @@ def _parse_to_utc(value: str) -> Any:
 
 
 def is_timestamp(value: Any) -> bool:
-    return isinstance(value, str) and _IS_UTC_FORM(to_utc(value)) is not None
+    """True for a timestamp `to_utc` reads, whose date exists (`2021-02-30` does not)."""
+    utc = to_utc(value)
+    if not isinstance(utc, str) or not _IS_UTC_FORM(utc):
+        return False
+    try:
+        datetime.date(int(utc[:4]), int(utc[5:7]), int(utc[8:10]))
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass
@@ -190,11 +201,20 @@ class StateToUtc(StateMigration):
     cursor_field: str = "updated_at"
 
     def should_migrate(self, stream_state: Mapping[str, Any]) -> bool:
-        value = (stream_state or {}).get(self.cursor_field)
-        return isinstance(value, str) and to_utc(value) != value
+        if not isinstance(stream_state, Mapping) or self.cursor_field not in stream_state:
+            return False
+        value = stream_state[self.cursor_field]
+        return not is_timestamp(value) or to_utc(value) != value
 
     def migrate(self, stream_state: Mapping[str, Any]) -> Mapping[str, Any]:
-        return {**stream_state, self.cursor_field: to_utc(stream_state[self.cursor_field])}
+        value = stream_state[self.cursor_field]
+        if not is_timestamp(value):
+            raise config_error(
+                f"The saved state holds {self.cursor_field} {value!r}, which is no timestamp. Reset "
+                f"the stream, or set the state to a UTC time such as "
+                f'{{"{self.cursor_field}": "2021-01-01T00:00:00.000000Z"}}.'
+            )
+        return {**stream_state, self.cursor_field: to_utc(value)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,6 +271,8 @@ class ConfigField(ValidationStrategy):
                 f"{self.field_name} '{value}' is not a real date. Use UTC in the form "
                 f"YYYY-MM-DDTHH:MM:SSZ (for example 2021-01-01T00:00:00Z) or YYYY-MM-DD."
             )
+        elif self.field_name == "start_date" and to_utc(value) > datetime.datetime.now(_UTC).isoformat()[:26] + "Z":
+            raise config_error(f"start_date '{value}' is in the future: set it to a past date, when the data you want begins.")
 
 
 _HEADER_SAFE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?").fullmatch
@@ -509,8 +531,12 @@ class KeyExtractor(DpathExtractor):
     CursorPagination would ask for the same page forever, so the stream stops with an error.
     """
 
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        super().__post_init__(parameters)
+        self._key_path = [InterpolatedString.create(part, parameters=parameters) for part in self.field_path]
+
     def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[Any, Any]]:
-        path = [part.eval(self.config) for part in self._field_path]
+        path = [part.eval(self.config) for part in self._key_path]
         body = page_body(response)
         if not path or self.record_expander or body.__class__ is not dict or any(
             not isinstance(key, str) or any(glob in key for glob in "*?[]") for key in path
@@ -552,7 +578,7 @@ def _check_ids_advance(response: requests.Response, records: List[Any]) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _page_as_sent(response: requests.Response, record_key: str) -> "tuple[bool, Optional[Mapping[str, Any]]]":
+def _page_as_sent(response: requests.Response, record_key: str, page: int = 1) -> "tuple[bool, Optional[Mapping[str, Any]]]":
     """(more records match the request?, the page's last record) as the server sent the page,
     before any record was filtered out. More match when the answer links a `next_page` or its
     `total_count` exceeds the page: a short page alone proves nothing (the server caps `count`)."""
@@ -564,7 +590,10 @@ def _page_as_sent(response: requests.Response, record_key: str) -> "tuple[bool, 
             failure_type=FailureType.system_error,
         )
     total = body.get("total_count")
-    more = bool(records) and (bool(body.get("next_page")) or (isinstance(total, int) and total > len(records)))
+    # Past page 1 (pages stepped only through records without a cursor) total_count counts the
+    # earlier pages too, so only next_page tells.
+    counted = isinstance(total, int) and total > len(records) and page == 1
+    more = bool(records) and (bool(body.get("next_page")) or counted)
     last = records[-1] if records and isinstance(records[-1], dict) else None
     return more, last
 
@@ -626,7 +655,7 @@ class UpdatedAtWalk(PaginationStrategy):
     def _next(
         self, response: requests.Response, current: Mapping[str, Any], stream_slice: Mapping[str, Any]
     ) -> Optional[Mapping[str, Any]]:
-        more, last = _page_as_sent(response, self._record_key)
+        more, last = _page_as_sent(response, self._record_key, int(current.get("page", 1)))
         window_start = stream_slice.get("start_time")
         window_end = stream_slice.get("end_time")
         # A first sync's first page has no updated_at filter (see the manifest): the only way to
@@ -697,13 +726,16 @@ class InsideWindow(RecordFilter):
         start, end = to_utc((stream_slice or {}).get("start_time")), to_utc((stream_slice or {}).get("end_time"))
         if not page or not start or not end:
             return page
-        first = next((r.get("updated_at") for r in page if r.get("updated_at")), None)
-        if first is None:
-            return page  # nothing dated on this page
-        last = next(r.get("updated_at") for r in reversed(page) if r.get("updated_at"))
-        if start <= to_utc(first) and to_utc(last) <= end:
+        # A record whose updated_at is empty, or no timestamp, cannot be placed: it is kept.
+        dated = [to_utc(r.get("updated_at")) for r in (page[0], page[-1])]
+        if all(is_timestamp(d) and start <= d <= end for d in dated):
             return page
-        return [r for r in page if not r.get("updated_at") or start <= to_utc(r["updated_at"]) <= end]
+        kept = []
+        for record in page:
+            value = to_utc(record.get("updated_at"))
+            if not is_timestamp(value) or start <= value <= end:
+                kept.append(record)
+        return kept
 
 
 # ---------------------------------------------------------------------------------------------

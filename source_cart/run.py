@@ -99,10 +99,12 @@ def run() -> None:
         except Exception as error:  # noqa: BLE001 - a protocol message, not a crash
             _fail(f"Could not read the {kind} file {path}: {error}")
             sys.exit(1)
-    launch(
-        source(loaded["config"], loaded["catalog"], loaded["state"] or [], config_path=files["config"]),
-        args,
-    )
+    try:
+        built = source(loaded["config"], loaded["catalog"], loaded["state"] or [], config_path=files["config"])
+    except Exception as error:  # noqa: BLE001 - a protocol message, not a crash
+        _fail(f"The connector could not start with this config, catalog or state: {error}")
+        sys.exit(1)
+    launch(built, args)
 
 
 if __name__ == "__main__":
