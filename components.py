@@ -289,8 +289,24 @@ def router_signature(secret: str, method: str, path_and_query: str, user: str) -
     return base64.b64encode(hmac.new(secret.encode("utf-8"), message, hashlib.sha256).digest()).decode("ascii")
 
 
+class _SignsThePreparedRequest(DeclarativeAuthenticator):
+    """An authenticator that works on the prepared request (`__call__`), not through a header
+    the CDK adds: the header-token properties are empty."""
+
+    @property
+    def auth_header(self) -> str:
+        return ""
+
+    @property
+    def token(self) -> str:
+        return ""
+
+    def get_auth_header(self) -> Mapping[str, Any]:
+        return {}
+
+
 @dataclass
-class RouterSignature(DeclarativeAuthenticator):
+class RouterSignature(_SignsThePreparedRequest):
     """Signs each request for Cart.com's Central API Router.
 
     Why custom: the signature is an HMAC over the request target exactly as it goes on the wire,
@@ -311,16 +327,6 @@ class RouterSignature(DeclarativeAuthenticator):
         )
         return request
 
-    @property
-    def auth_header(self) -> str:
-        return ""
-
-    @property
-    def token(self) -> str:
-        return ""
-
-    def get_auth_header(self) -> Mapping[str, Any]:
-        return {}
 
 
 class CallPacer:
@@ -419,7 +425,7 @@ def refuse_redirect(response: requests.Response, *args: Any, **kwargs: Any) -> r
 
 
 @dataclass
-class PacedAuthenticator(DeclarativeAuthenticator):
+class PacedAuthenticator(_SignsThePreparedRequest):
     """Adds the credentials the config chooses (a stock `ApiKeyAuthenticator` for a store's
     token, RouterSignature for the Central API Router), then makes the request wait for its turn
     under the store's call limit.
@@ -459,14 +465,6 @@ class PacedAuthenticator(DeclarativeAuthenticator):
     def get_auth_header(self) -> Mapping[str, Any]:
         chosen = self._chosen()
         return chosen.get_auth_header() if chosen is not None else {}
-
-    @property
-    def auth_header(self) -> str:
-        return ""
-
-    @property
-    def token(self) -> str:
-        return ""
 
 
 # ---------------------------------------------------------------------------------------------
