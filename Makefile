@@ -24,8 +24,9 @@ test: install
 # The airbyte-cdk range pyproject.toml declares, tested at both ends: its lowest release (also
 # manifest.yaml's `version` and metadata.yaml's base image, which test_conventions.py holds to it)
 # and the newest 7.x the package index offers, resolved on every run. Each end has its own venv
-# under .cache/ with the connector and its `test` extra; the unit tests run in each, and a
-# failure at one end does not hide the other's result.
+# under .cache/ with the connector and its `test` extra. The unit tests run in both at once (each
+# is one CPU-bound process; their output is printed when both are done), and a failure at one end
+# does not hide the other's result.
 .PHONY: test-cdk-range
 test-cdk-range:
 	@lowest=$$(sed -n 's/^ *"airbyte-cdk>=\([0-9][0-9.]*\),<8",\{0,1\}$$/\1/p' pyproject.toml); \
@@ -43,10 +44,15 @@ test-cdk-range:
 	else \
 	  echo "test-cdk-range: airbyte-cdk $$low (lowest allowed) and $$new (newest 7.x on the index)"; \
 	fi; \
+	echo "test-cdk-range: unit tests running in both venvs (logs: .cache/cdk-lowest/unit-tests.log, .cache/cdk-newest/unit-tests.log)"; \
+	.cache/cdk-lowest/bin/python -m pytest -q unit_tests > .cache/cdk-lowest/unit-tests.log 2>&1 & lowest_pid=$$!; \
+	.cache/cdk-newest/bin/python -m pytest -q unit_tests > .cache/cdk-newest/unit-tests.log 2>&1 & newest_pid=$$!; \
+	trap 'kill $$lowest_pid $$newest_pid 2>/dev/null; exit 130' INT TERM; \
 	failed=""; \
+	wait $$lowest_pid || failed="$$failed lowest=$$low"; \
+	wait $$newest_pid || failed="$$failed newest=$$new"; \
 	for end in lowest newest; do \
-	  echo "== unit tests on airbyte-cdk $$(cdk $$end) ($$end end of the range)"; \
-	  .cache/cdk-$$end/bin/python -m pytest -q unit_tests || failed="$$failed $$end=$$(cdk $$end)"; \
+	  echo "== unit tests on airbyte-cdk $$(cdk $$end) ($$end end of the range)"; cat .cache/cdk-$$end/unit-tests.log; \
 	done; \
 	if [ -n "$$failed" ]; then echo "test-cdk-range: unit tests FAILED on airbyte-cdk:$$failed"; exit 1; fi; \
 	echo "test-cdk-range: unit tests passed on airbyte-cdk $$low and $$new"
