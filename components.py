@@ -13,7 +13,9 @@ import datetime
 import email.utils
 import hashlib
 import hmac
+import logging
 import re
+import socket
 import threading
 import time
 import urllib.parse
@@ -424,6 +426,50 @@ def refuse_redirect(response: requests.Response, *args: Any, **kwargs: Any) -> r
     return response
 
 
+def answer_within(seconds: float) -> Any:
+    """A `requests` response hook: the rest of the answer (its body) must arrive within
+    `seconds` of the request going out, else the connection is shut and the request fails with
+    a ReadTimeout, which the error handler retries like a dropped connection.
+
+    The requester's read timeout bounds only the silence between two bytes: a server sending a
+    byte a second would hold a sync forever. Hooks run before `requests` reads the body, so the
+    body is read here, under a timer that shuts the socket down if it fires.
+    """
+
+    def hook(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        remaining = seconds - response.elapsed.total_seconds()
+        sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+        fired = threading.Event()
+
+        def shut() -> None:
+            fired.set()
+            try:
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except (OSError, TypeError, ValueError):
+                pass
+
+        timer = threading.Timer(max(remaining, 0.001), shut)
+        timer.daemon = True
+        if sock is not None:
+            timer.start()
+        try:
+            response.content
+        except Exception:
+            if not fired.is_set():
+                raise
+        finally:
+            timer.cancel()
+        if fired.is_set():
+            raise requests.exceptions.ReadTimeout(
+                f"Cart.com did not send the whole answer for {response.url.split('?')[0]} within "
+                f"{seconds:g} s (request_timeout_seconds); it is retried.",
+                request=response.request,
+            )
+        return response
+
+    return hook
+
+
 @dataclass
 class PacedAuthenticator(_SignsThePreparedRequest):
     """Adds the credentials the config chooses (a stock `ApiKeyAuthenticator` for a store's
@@ -444,6 +490,9 @@ class PacedAuthenticator(_SignsThePreparedRequest):
     store_token: Optional[DeclarativeAuthenticator] = None
     router: Optional[DeclarativeAuthenticator] = None
 
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self._answer_deadline = answer_within(_whole_seconds(self.config.get("request_timeout_seconds"), 120))
+
     def _chosen(self) -> Optional[DeclarativeAuthenticator]:
         credentials = self.config.get("credentials")
         auth_type = credentials.get("auth_type") if isinstance(credentials, Mapping) else None
@@ -457,7 +506,7 @@ class PacedAuthenticator(_SignsThePreparedRequest):
         pacer = CallPacer.for_store(store)
         user_limit = self.config.get("calls_per_10_seconds")
         pacer.wait_for_turn(int(user_limit) if user_limit else None)
-        for hook in (pacer.learn, refuse_redirect):
+        for hook in (pacer.learn, refuse_redirect, self._answer_deadline):
             if hook not in request.hooks["response"]:
                 request.register_hook("response", hook)
         return request
@@ -491,29 +540,91 @@ def page_body(response: requests.Response) -> Any:
 
 @dataclass
 class ParsedOnceErrorHandler(DefaultErrorHandler):
-    """The stock DefaultErrorHandler, with a shortcut for a healthy page.
+    """The stock DefaultErrorHandler, with a shortcut for a healthy page, a time limit taken from
+    the config, an end to retrying when the whole store is down, and skip warnings at WARN.
 
-    Why: every predicate filter of the stock handler parses the body again with Python's json,
-    on every page, healthy ones included (a tenth of the CPU of a sync). A 2xx answer whose body
-    is a JSON object holding the stream's record list matches none of the manifest's filters, so
-    it is a success after one orjson parse, which the extractor reuses. Every other answer goes
-    through the declared filters as in the stock handler.
+    Why custom: every predicate filter of the stock handler parses the body again with Python's
+    json, on every page (a tenth of the CPU of a sync); a 2xx answer whose body holds the
+    stream's record list matches none of the manifest's filters, so it is a success after one
+    orjson parse, which the extractor reuses. The stock `max_time` is a fixed 600 s the manifest
+    cannot set; here it is `max_retry_seconds`. The stock handler judges each request alone, so
+    a store that is down costs every stream its full retry time one after the other (hours for
+    50 streams): once nothing from the store has succeeded for 1.5 times that limit, a failing
+    request fails at once. And the CDK logs a skipped stream at INFO; a user must see it.
     """
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         super().__post_init__(parameters)
         self._record_key = parameters.get("record_key")
+        self.max_time = _whole_seconds(self.config.get("max_retry_seconds"), 120)
+        self._outage_limit = 1.5 * self.max_time
 
     def interpret_response(self, response_or_exception: Any) -> ErrorResolution:
-        if (
-            isinstance(response_or_exception, requests.Response)
-            and 200 <= response_or_exception.status_code < 300
-            and self._record_key
-        ):
-            body = page_body(response_or_exception)
+        response = response_or_exception if isinstance(response_or_exception, requests.Response) else None
+        if response is not None and 200 <= response.status_code < 300 and self._record_key:
+            body = page_body(response)
             if body.__class__ is dict and body.get(self._record_key).__class__ is list:
+                _OUTAGES.answered(response.url)
                 return ErrorResolution(response_action=ResponseAction.SUCCESS)
-        return super().interpret_response(response_or_exception)
+        resolution = super().interpret_response(response_or_exception)
+        action = resolution.response_action
+        if action == ResponseAction.IGNORE:
+            # Logged here at WARN; the CDK then logs its own one-line note at INFO.
+            _LOGGER.warning(resolution.error_message or "Cart.com refused a resource: its stream is skipped.")
+            return ErrorResolution(response_action=action, failure_type=resolution.failure_type)
+        elif action == ResponseAction.RETRY and (response is None or response.status_code != 429):
+            request = response.request if response is not None else getattr(response_or_exception, "request", None)
+            down_for = _OUTAGES.failed(getattr(request, "url", None), self._outage_limit)
+            if down_for > self._outage_limit:
+                return ErrorResolution(
+                    response_action=ResponseAction.FAIL,
+                    failure_type=FailureType.transient_error,
+                    error_message=(
+                        f"Cart.com has answered no request successfully for {down_for / 60:.0f} minutes "
+                        f"(last: {resolution.error_message or response_or_exception}). The sync stops "
+                        f"here instead of retrying every stream; the state saved so far is kept, so the "
+                        f"next attempt goes on from there. max_retry_seconds sets how long to retry."
+                    ),
+                )
+        elif response is not None and response.status_code < 400:
+            _OUTAGES.answered(response.url)
+        return resolution
+
+
+def _whole_seconds(value: Any, default: int) -> int:
+    try:
+        return max(int(value), 1)
+    except (TypeError, ValueError):
+        return default
+
+
+class _Outages:
+    """Per store host: since when every answer has been a fault (5xx, a dropped connection, a
+    page without its list). A fault long after the previous one starts afresh."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failing: "dict[Any, tuple[float, float]]" = {}
+
+    def answered(self, url: Any) -> None:
+        host = urllib.parse.urlsplit(url or "").hostname
+        if host in self._failing:
+            with self._lock:
+                self._failing.pop(host, None)
+
+    def failed(self, url: Any, limit: float) -> float:
+        """Records a fault; returns how long the store has been failing."""
+        host, now = urllib.parse.urlsplit(url or "").hostname, time.monotonic()
+        with self._lock:
+            since, last = self._failing.get(host, (now, now))
+            if now - last > limit + 120:  # longer than any wait between two retries
+                since = now
+            self._failing[host] = (since, now)
+        return now - since
+
+
+_OUTAGES = _Outages()
+_LOGGER = logging.getLogger("airbyte")
 
 
 @dataclass

@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import sys
+import time
 import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
@@ -146,14 +147,21 @@ def fresh_components_module(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delitem(sys.modules, name, raising=False)
 
 
+REAL_SLEEP = time.sleep
+
+
 @pytest.fixture(autouse=True)
 def no_sleep(monkeypatch: pytest.MonkeyPatch) -> List[float]:
     """Backoff waits are recorded instead of slept, so retry tests run in milliseconds."""
     waits: List[float] = []
-    import time
-
     monkeypatch.setattr(time, "sleep", lambda seconds: waits.append(seconds))
     return waits
+
+
+@pytest.fixture
+def real_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For the tests about time limits: waits really pass (the retry limit reads the clock)."""
+    monkeypatch.setattr(time, "sleep", REAL_SLEEP)
 
 
 def stream_state(stream: str, value: Dict[str, Any]) -> List[Any]:

@@ -93,9 +93,10 @@ def test_a_stream_the_token_has_no_scope_for_is_skipped_with_a_warning_and_the_o
     assert records_of(output, "products") == [5]
     assert {m.record.stream for m in output.records} == {"products"}
     for resource, scope in [("orders", "read_orders"), ("customers", "read_people"), ("order_items", "read_orders")]:
-        warnings = [line for line in log_lines(output) if f"skipping the stream of /{resource}:" in line]
+        warnings = [m.log for m in output.logs if f"skipping the stream of /{resource}:" in m.log.message]
         assert len(warnings) == 1, resource
-        assert f"lacks the '{scope}' scope" in warnings[0]
+        assert f"lacks the '{scope}' scope" in warnings[0].message
+        assert warnings[0].level.name == "WARN", "a skipped stream must be seen, not logged at INFO"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,6 +133,34 @@ def test_when_retries_run_out_the_stream_fails_naming_it_and_never_as_zero_recor
     assert any("without its 'items' list" in m and f"{STORE}/order_items" in m for m in messages), messages
     failed_streams = [m for m in messages if "did not sync successfully" in m]
     assert failed_streams and "order_items" in failed_streams[-1] and "orders:" in failed_streams[-1]
+
+
+def test_retries_stop_after_max_retry_seconds_and_a_store_that_is_down_ends_the_sync_fast(runtime, real_sleep):
+    """With max_retry_seconds 1 the first stream's request is tried twice (the first wait passes
+    the limit) and its stream fails as a transient error. The store has by then failed for more
+    than 1.5 times the limit, so the next stream fails at its first fault instead of retrying:
+    a store that is down ends the sync in minutes, not in one retry budget per stream."""
+    calls: Dict[str, int] = {}
+
+    def down(resource: str) -> HttpResponse:
+        def answer(request: Any, context: Any) -> bytes:
+            calls[resource] = calls.get(resource, 0) + 1
+            return b"upstream failed"
+
+        return HttpResponse(answer, 503)  # type: ignore[arg-type]
+
+    with HttpMocker() as http:
+        for resource in ("orders", "products"):
+            http.get(any_page_of(resource), down(resource))
+        cfg = config(end_date=END, max_retry_seconds=1, max_retries=20, concurrency=1)
+        output = read(runtime, ["orders", "products"], cfg)
+    stream_errors = [m.trace.error for m in output.errors if m.trace.error.stream_descriptor]
+    assert {e.stream_descriptor.name for e in stream_errors} == {"orders", "products"}
+    assert all(e.failure_type == FailureType.transient_error for e in stream_errors)
+    assert all("answered no request successfully" in e.message for e in stream_errors), stream_errors
+    # Read one after the other, the second stream would be tried once; the CDK may start both
+    # partitions at once, so each is tried at most twice.
+    assert all(count <= 2 for count in calls.values()) and min(calls.values()) <= 2, calls
 
 
 # ---------------------------------------------------------------------------------------------

@@ -98,7 +98,7 @@ def test_every_request_has_a_connect_and_a_read_timeout(runtime):
         output = runtime.read(config(), "coupon_codes")
 
     assert not output.errors
-    assert timeouts == [(30, 120)]
+    assert timeouts == [(30, 60)]
 
 
 def _repeating(body: Dict[str, Any], times: int = 3) -> HttpResponse:
