@@ -13,6 +13,7 @@ import datetime
 import email.utils
 import hashlib
 import hmac
+import ipaddress
 import logging
 import re
 import socket
@@ -37,6 +38,7 @@ from airbyte_cdk.sources.declarative.requesters.error_handlers.default_error_han
 from airbyte_cdk.sources.declarative.requesters.paginators.strategies.pagination_strategy import (
     PaginationStrategy,
 )
+from airbyte_cdk.sources.declarative.transformations.config_transformations.config_transformation import ConfigTransformation
 from airbyte_cdk.sources.declarative.transformations.transformation import RecordTransformation
 from airbyte_cdk.sources.declarative.validators.validation_strategy import ValidationStrategy
 from airbyte_cdk.sources.streams.http.error_handlers.backoff_strategy import BackoffStrategy
@@ -223,13 +225,54 @@ class StateToUtc(StateMigration):
 # Config checks, run by the manifest's `config_normalization_rules` in every runtime
 # ---------------------------------------------------------------------------------------------
 
-_HOST = re.compile(r"(?=.{1,253}(?::|$))(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}(?::\d{1,5})?")
+# A host name (or address) with an optional port: what `store_name` must be once a pasted
+# scheme, path and surrounding spaces are gone. The spec's pattern says the same.
+_BARE_HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?(?::\d{1,5})?", re.ASCII | re.IGNORECASE).fullmatch
+_PASTED_URL = re.compile(r"(?:https?://)?([^/?#@\s\\]+)(?:/[^?#@\s\\]*)?", re.ASCII | re.IGNORECASE).fullmatch
+_PRIVATE_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa", ".intranet", ".corp")
 
 
-def store_host(store_name: Any) -> str:
-    """The host the requester's `url` calls for a `store_name` (kept in step with its Jinja)."""
-    name = str(store_name or "").strip().lower().replace("https://", "").replace("http://", "")
-    return name.split("/")[0]
+def _not_public(host: str) -> Optional[str]:
+    """Why `host` (no port) is no public Internet name, or None."""
+    try:
+        address: Any = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None:
+        return None if address.is_global else "a loopback, link-local or private address"
+    if "." not in host or host.endswith(_PRIVATE_SUFFIXES):
+        return "not a public domain name"
+    return None
+
+
+def store_host_problem(store_name: Any, allow_private: Any = False) -> Optional[str]:
+    """Why the connector may not send credentials to `store_name`, or None."""
+    name = store_name if isinstance(store_name, str) else ""
+    if not _BARE_HOST(name):
+        return "not a bare host name (letters, digits, dots and dashes, then an optional :port)"
+    return None if allow_private is True else _not_public(name.rsplit(":", 1)[0] if ":" in name else name)
+
+
+@dataclass
+class StoreNameAsHost(ConfigTransformation):
+    """A config migration: reduces a pasted store URL (`https://MyStore.com/admin/ `) to its
+    host (`mystore.com`); the platform saves the result. A value that still is no bare host is
+    left for the spec's pattern and ConfigField to refuse.
+
+    Why custom: the stock config transformations set or move values; none can cut a URL to its
+    host. Keeping the saved value a bare host lets the spec's pattern and metadata.yaml's
+    `allowedHosts` hold the very host every request goes to.
+    """
+
+    config: Mapping[str, Any]
+    parameters: InitVar[Mapping[str, Any]]
+
+    def transform(self, config: MutableMapping[str, Any]) -> None:
+        credentials = config.get("credentials")
+        name = credentials.get("store_name") if isinstance(credentials, Mapping) else None
+        pasted = _PASTED_URL(name.strip()) if isinstance(name, str) else None
+        if pasted and pasted.group(1).lower() != name:
+            config["credentials"] = {**credentials, "store_name": pasted.group(1).lower()}
 
 
 def config_error(message: str) -> AirbyteTracedException:
@@ -262,12 +305,16 @@ class ConfigField(ValidationStrategy):
                         f"{self.field_name} holds a line break or another character that cannot "
                         f"be sent in an HTTP header: paste it again as a single line."
                     )
-        elif self.kind == "store_name":
-            if not _HOST.fullmatch(store_host(value)):
-                raise config_error(
-                    f"store_name '{value}' is not a store domain. Write your store's domain only, "
-                    f"for example mystore.com or mystore.americommerce.com."
-                )
+        elif self.kind == "store":  # the credentials object of a single store
+            if isinstance(value, Mapping) and value.get("auth_type") != "CENTRAL_API_ROUTER":
+                name = value.get("store_name")
+                problem = store_host_problem(name, value.get("allow_private_hosts"))
+                if problem:
+                    raise config_error(
+                        f"store_name '{name}' is {problem}. Write your store's domain only, for "
+                        f"example mystore.com or mystore.americommerce.com (allow_private_hosts "
+                        f"permits a local test server)."
+                    )
         elif value not in (None, "") and not is_timestamp(value):
             raise config_error(
                 f"{self.field_name} '{value}' is not a real date. Use UTC in the form "
@@ -403,6 +450,28 @@ class CallPacer:
         return response
 
 
+ROUTER_HOST = "public.americommerce.com"
+_RESOLVED: "dict[str, Optional[str]]" = {}
+
+
+def _resolves_to_private_address(host: str, url: str) -> Optional[str]:
+    """Why `host` may not be called (it resolves to a loopback, link-local or private address),
+    or None. Not asked when a proxy will resolve the name, nor when the name does not resolve
+    (the request then fails on its own)."""
+    if host not in _RESOLVED:
+        verdict = None
+        if not requests.utils.get_environ_proxies(url):
+            try:
+                addresses = {info[4][0] for info in socket.getaddrinfo(host, 443, proto=socket.IPPROTO_TCP)}
+            except (OSError, UnicodeError):
+                addresses = set()
+            for address in addresses:
+                if not ipaddress.ip_address(address.split("%")[0]).is_global:
+                    verdict = f"a name for {address}, a loopback, link-local or private address"
+        _RESOLVED[host] = verdict
+    return _RESOLVED[host]
+
+
 def refuse_redirect(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
     """A `requests` response hook that stops a redirect before it is followed.
 
@@ -492,6 +561,31 @@ class PacedAuthenticator(_SignsThePreparedRequest):
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         self._answer_deadline = answer_within(_whole_seconds(self.config.get("request_timeout_seconds"), 120))
+        self._safe_origins: "set[str]" = set()
+
+    def _check_destination(self, url: str) -> None:
+        """Credentials go over HTTPS to the configured store (or the router) and nowhere else,
+        whatever the templates built: checked on the request itself, in every runtime."""
+        parts = urllib.parse.urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin in self._safe_origins:
+            return
+        credentials = self.config.get("credentials")
+        credentials = credentials if isinstance(credentials, Mapping) else {}
+        router = credentials.get("auth_type") == "CENTRAL_API_ROUTER"
+        host = ROUTER_HOST if router else str(credentials.get("store_name") or "").strip().lower()
+        allow_private = credentials.get("allow_private_hosts")
+        problem = store_host_problem(host, allow_private)
+        if not problem and origin != f"https://{host}":
+            problem = f"not where this request would go ({origin})"
+        if not problem and allow_private is not True:
+            problem = _resolves_to_private_address(parts.hostname or "", url)
+        if problem:
+            raise config_error(
+                f"store_name '{host}' is {problem}: no credentials were sent to {parts.netloc or url}. "
+                f"Write your store's domain only, for example mystore.com."
+            )
+        self._safe_origins.add(origin)
 
     def _chosen(self) -> Optional[DeclarativeAuthenticator]:
         credentials = self.config.get("credentials")
@@ -499,6 +593,7 @@ class PacedAuthenticator(_SignsThePreparedRequest):
         return self.router if auth_type == "CENTRAL_API_ROUTER" else self.store_token
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        self._check_destination(request.url or "")
         chosen = self._chosen()
         if chosen is not None:
             request = chosen(request)

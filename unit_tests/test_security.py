@@ -153,3 +153,24 @@ def test_an_id_walk_that_does_not_advance_fails_instead_of_looping(runtime):
 
     assert any("above id 2 with id 1: paging does not advance" in e.trace.error.message for e in output.errors)
     assert [m.record.data["id"] for m in output.records] == [1, 2]
+
+
+def test_a_store_name_that_resolves_to_a_private_address_gets_no_credentials(runtime, monkeypatch):
+    """A public-looking name pointing at an internal address (here the cloud metadata service)
+    is refused on the request itself, before the token is added: no runtime can be talked into
+    calling it. Through a proxy the proxy resolves names, so nothing is asked then."""
+    import socket
+
+    real = socket.getaddrinfo
+    monkeypatch.setattr(
+        socket, "getaddrinfo",
+        lambda host, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", 443))]
+        if host == "metadata.example.com" else real(host, *a, **k),
+    )
+    cfg = config()
+    cfg["credentials"]["store_name"] = "metadata.example.com"
+    with HttpMocker():  # any request sent fails the test
+        output = runtime.read(cfg, "coupon_codes", expecting_exception=True)
+    assert output.errors and all(e.trace.error.failure_type == FailureType.config_error for e in output.errors)
+    assert any("a name for 169.254.169.254" in e.trace.error.message for e in output.errors), all_output(output)
+    assert TOKEN not in all_output(output)

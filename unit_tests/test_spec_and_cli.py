@@ -15,6 +15,7 @@ from airbyte_cdk.entrypoint import AirbyteEntrypoint
 from airbyte_cdk.models import FailureType, Status, SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, make_file, read
+from airbyte_cdk.test.mock_http.request import ANY_QUERY_PARAMS
 from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest, HttpResponse
 
 from unit_tests.conftest import MANIFEST, TOKEN, all_output, config
@@ -87,7 +88,7 @@ def check_and_read(runtime, cfg: Dict[str, Any], stream: str = "orders") -> Tupl
         ("start_date", "2021-02-30", DATE_FORM),  # no such day
         ("start_date", "01/01/2021", DATE_FORM),  # another layout
         ("end_date", "2021-99-01", DATE_FORM),
-        ("store_name", "not a host", "mystore.com"),
+        ("store_name", "localhost", "mystore.com"),
         ("store_name", "mystore", "mystore.com"),  # no dot: not a domain
     ],
 )
@@ -110,6 +111,43 @@ def test_a_wrong_value_is_a_config_error_naming_the_field_and_the_expected_form(
     assert TOKEN not in all_output(checked) + all_output(synced)
 
 
+@pytest.mark.parametrize(
+    "store_name",
+    [
+        "mystore.example.com@other.example",  # user-info: the host would be other.example
+        "x.com?a=",  # the path would be swallowed by the query
+        "x.com#",
+        "my store.com",
+        "127.0.0.1",
+        "169.254.169.254",  # the cloud metadata service
+        "10.0.0.5:8443",
+        "shop.internal",
+    ],
+)
+def test_a_store_name_that_is_no_public_host_is_refused_before_any_request(runtime, store_name):
+    """Nothing is sent (HttpMocker fails any request), check fails and read stops with a
+    config_error; the spec's own pattern refuses what cannot be a host at all."""
+    with HttpMocker():
+        checked, synced = check_and_read(runtime, with_value("store_name", store_name))
+    status = checked.connection_status_messages[-1].connectionStatus
+    assert status.status == Status.FAILED
+    assert [e.trace.error.failure_type for e in synced.errors] == [FailureType.config_error], all_output(synced)
+    assert not synced.records
+    assert TOKEN not in all_output(checked) + all_output(synced)
+
+
+def test_allow_private_hosts_lets_a_local_test_server_be_called(runtime):
+    page = {"total_count": 1, "order_statuses": [{"id": 1, "name": "New", "updated_at": "2021-07-01T08:00:00Z"}]}
+    cfg = with_value("store_name", "127.0.0.1:8443")
+    cfg["credentials"]["allow_private_hosts"] = True
+    with HttpMocker() as http:
+        http.get(HttpRequest("https://127.0.0.1:8443/api/v1/order_statuses", query_params=ANY_QUERY_PARAMS),
+                 HttpResponse(json.dumps(page)))
+        checked, synced = check_and_read(runtime, cfg, "order_statuses")
+    assert checked.connection_status_messages[-1].connectionStatus.status == Status.SUCCEEDED, all_output(checked)
+    assert [m.record.data["id"] for m in synced.records] == [1]
+
+
 def test_a_pasted_store_url_is_reduced_to_its_domain(runtime):
     page = {"total_count": 1, "order_statuses": [{"id": 1, "name": "New", "updated_at": "2021-07-01T08:00:00-05:00"}]}
     with HttpMocker() as http:
@@ -119,7 +157,7 @@ def test_a_pasted_store_url_is_reduced_to_its_domain(runtime):
             headers={"X-AC-Auth-Token": TOKEN},
         )
         http.get(first_page, [HttpResponse(json.dumps(page)), HttpResponse(json.dumps(page))])
-        checked, synced = check_and_read(runtime, with_value("store_name", "https://MyStore.com/x?y"), "order_statuses")
+        checked, synced = check_and_read(runtime, with_value("store_name", " https://MyStore.com/admin/ "), "order_statuses")
         http.assert_number_of_calls(first_page, 2)  # check's request and read's: both at the domain
 
     assert checked.connection_status_messages[-1].connectionStatus.status == Status.SUCCEEDED, all_output(checked)
