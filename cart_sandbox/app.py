@@ -40,12 +40,30 @@ REASONS = {
     405: "Method Not Allowed", 409: "Conflict", 429: "Too Many Requests",
     500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
 }
-FAULT_KINDS = ("500", "502", "503", "html_200", "html_502", "truncated", "cut_json", "drop")
+# What a store, or whatever stands in front of it, does now and then: a client retries these.
+TRANSIENT_KINDS = ("500", "502", "503", "html_200", "html_502", "truncated", "cut_json", "drop")
+# What a hostile or broken store does: a client must end, not retry forever, loop or leak.
+#   redirect_http / redirect_https: 302 to the same path and query on another host
+#   same_page: a list answer ignores filters, sort and page: always page 1, always a next_page
+#   hang: accepts the request and never answers (until the client goes, or hang_seconds)
+#   trickle: status and headers at once (Content-Length of the real answer), then the body
+#     trickle_bytes at a time, one chunk every trickle_interval seconds
+#   forbidden: 403 {"message": "Forbidden"} whatever the token and its scopes
+#   bad_updated_at_first: the first record of each list page has updated_at = bad_updated_at
+HOSTILE_KINDS = ("redirect_http", "redirect_https", "same_page", "hang", "trickle", "forbidden",
+                 "bad_updated_at_first")
+FAULT_KINDS = TRANSIENT_KINDS + HOSTILE_KINDS
+# answered without computing the answer (and without touching last_page)
+_UNANSWERED_KINDS = ("redirect_http", "redirect_https", "forbidden", "hang")
+# a real page, changed: it counts as the last page served
+_PAGE_KINDS = ("same_page", "bad_updated_at_first")
 _FAULT_ALIASES = {"html200": "html_200", "html502": "html_502", "html": "html_502",
                   "cut": "cut_json", "cutjson": "cut_json", "truncate": "truncated",
                   "close": "drop", "dropped": "drop", "reset": "drop", "ok": None, "none": None,
-                  "pass": None, "": None}
+                  "pass": None, "": None, "redirect": "redirect_https",
+                  "bad_updated_at": "bad_updated_at_first"}
 UNAUTHORIZED_DETAILS = "Invalid or missing access token."
+BAD_UPDATED_AT = "/Date(1704067260000-0500)/"  # a .NET JSON date: no ISO timestamp
 
 
 def normalize_kind(kind: Any) -> str | None:
@@ -173,19 +191,26 @@ class Faults:
     def configure(self, spec: dict):
         """Replace the whole fault configuration (and zero the injected counters).
 
-        spec: rate (0..1), kinds (list), seed, schedule (list of kinds, "ok", or
-        {"kind": k, "times": n}), resources (list), latency_ms (ms or [min, max]), truncate_at
-        (share of the body sent by truncated / cut_json). Invalid specs change nothing.
+        spec: rate (0..1), kinds (list; by default the transient kinds only, never the
+        hostile ones), seed, schedule (list of kinds, "ok", or {"kind": k, "times": n}),
+        resources (list), latency_ms (ms or [min, max]), truncate_at (share of the body sent by
+        truncated / cut_json), redirect_host (where redirect_* point, default other.example),
+        trickle_interval (seconds between two chunks of trickle, default 1), trickle_bytes
+        (bytes per chunk, default 1), hang_seconds (how long hang and trickle hold a connection
+        at most before closing it, default 600), bad_updated_at (the value
+        bad_updated_at_first writes). Invalid specs change nothing.
         """
         spec = dict(spec or {})
         unknown = set(spec) - {"rate", "probability", "kinds", "seed", "schedule", "resources",
-                               "latency_ms", "latency", "truncate_at"}
+                               "latency_ms", "latency", "truncate_at", "redirect_host",
+                               "trickle_interval", "trickle_bytes", "hang_seconds",
+                               "bad_updated_at"}
         if unknown:
             raise ValueError(f"unknown fault options: {sorted(unknown)}")
         rate = float(spec.get("rate", spec.get("probability", 0.0)) or 0.0)
         if not 0.0 <= rate <= 1.0:
             raise ValueError("rate must be between 0 and 1")
-        kinds = spec.get("kinds") or list(FAULT_KINDS)
+        kinds = spec.get("kinds") or list(TRANSIENT_KINDS)
         if isinstance(kinds, str):
             kinds = [k for k in kinds.replace("+", ",").split(",") if k.strip()]
         kinds = [k for k in (normalize_kind(k) for k in kinds) if k]
@@ -205,6 +230,15 @@ class Faults:
         truncate_at = float(spec.get("truncate_at", 0.5))
         if not 0.0 < truncate_at < 1.0:
             raise ValueError("truncate_at must be between 0 and 1 (exclusive)")
+        redirect_host = str(spec.get("redirect_host") or "other.example").strip()
+        if not redirect_host or any(c in redirect_host for c in "/?#@ "):
+            raise ValueError("redirect_host must be a host name (with an optional :port)")
+        trickle_interval = float(spec.get("trickle_interval", 1.0))
+        trickle_bytes = int(spec.get("trickle_bytes", 1))
+        hang_seconds = float(spec.get("hang_seconds", 600.0))
+        if trickle_interval < 0 or trickle_bytes < 1 or hang_seconds <= 0:
+            raise ValueError("trickle_interval must be >= 0, trickle_bytes >= 1, hang_seconds > 0")
+        bad_updated_at = spec.get("bad_updated_at", BAD_UPDATED_AT)
         # all valid: apply
         self.rate, self.kinds, self.seed = rate, kinds, seed
         self.rng = random.Random(seed)
@@ -213,6 +247,11 @@ class Faults:
         self.resources = resources
         self.latency = latency
         self.truncate_at = truncate_at
+        self.redirect_host = redirect_host
+        self.trickle_interval = trickle_interval
+        self.trickle_bytes = trickle_bytes
+        self.hang_seconds = hang_seconds
+        self.bad_updated_at = bad_updated_at
         self.spec = spec
         self.injected: Counter = Counter()
 
@@ -241,6 +280,9 @@ class Faults:
         return {"rate": self.rate, "kinds": self.kinds, "seed": self.seed,
                 "schedule": list(self.schedule), "resources": sorted(self.resources) if self.resources else None,
                 "latency_ms": list(self.latency) if self.latency else None,
+                "truncate_at": self.truncate_at, "redirect_host": self.redirect_host,
+                "trickle_interval": self.trickle_interval, "trickle_bytes": self.trickle_bytes,
+                "hang_seconds": self.hang_seconds, "bad_updated_at": self.bad_updated_at,
                 "injected": dict(self.injected)}
 
 
@@ -329,6 +371,7 @@ class SandboxState:
         self.control_rng = random.Random(config.gen.seed * 7 + 3)
         self.last_page: dict[str, list[int]] = {}
         self.connections: dict[tuple, Any] = {}  # client address -> uvicorn protocol
+        self.held: set = set()  # protocols of the connections hang / trickle hold open
         self.proxy = None  # set by the server runner
 
     # -- data changes -----------------------------------------------------------------------
@@ -534,6 +577,7 @@ class FaultResponse(Response):
         self.full = body
         self.extra_headers = headers
         self.status_code = 200
+        self.logged_status = None  # what the request log shows: the answer is broken
         self.background = None
         self.body = b""
         self.raw_headers = []
@@ -583,6 +627,79 @@ class FaultResponse(Response):
         raise AssertionError(self.kind)
 
 
+class HeldResponse(FaultResponse):
+    """hang and trickle: a connection held open for long, without blocking anything else (the
+    waits are awaits on the event loop). Each ends as soon as the client disconnects, after
+    ``hang_seconds`` at most (then the connection is closed), or when the sandbox stops (it
+    aborts every held connection first)."""
+
+    def __init__(self, state: SandboxState, kind: str, body: bytes, headers: dict[str, str],
+                 status: int = 200, media_type: str = "application/json; charset=utf-8"):
+        super().__init__(state, kind, body, headers)
+        self.status_code = status
+        self.media_type = media_type
+        self.logged_status = status if kind == "trickle" else None
+
+    async def __call__(self, scope, receive, send):
+        faults = self.state.faults
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + faults.hang_seconds
+        proto = self._protocol(scope)
+        gone = asyncio.Event()
+
+        async def watch():
+            while True:
+                message = await receive()
+                if message.get("type") == "http.disconnect":
+                    gone.set()
+                    return
+
+        async def gone_within(seconds: float) -> bool:
+            try:
+                await asyncio.wait_for(gone.wait(), max(0.0, seconds))
+            except asyncio.TimeoutError:
+                pass
+            return gone.is_set()
+
+        watcher = asyncio.ensure_future(watch())
+        if proto is not None:
+            self.state.held.add(proto)
+        try:
+            if self.kind == "hang":
+                if not await gone_within(deadline - loop.time()):
+                    await self._close(scope, abort=True)
+                return
+            headers = [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                       for k, v in self.extra_headers.items()]
+            headers += [(b"content-type", self.media_type.encode("latin-1")),
+                        (b"content-length", str(len(self.full)).encode())]
+            await send({"type": "http.response.start", "status": self.status_code,
+                        "headers": headers})
+            step = faults.trickle_bytes
+            for start in range(0, len(self.full), step):
+                if start and await gone_within(min(faults.trickle_interval,
+                                                   deadline - loop.time())):
+                    return
+                if loop.time() >= deadline:
+                    await self._close(scope, abort=True)
+                    return
+                end = start + step
+                await send({"type": "http.response.body", "body": self.full[start:end],
+                            "more_body": end < len(self.full)})
+            if not self.full:
+                await send({"type": "http.response.body", "body": b""})
+        finally:
+            watcher.cancel()
+            self.state.held.discard(proto)
+
+
+def redirect_response(state: SandboxState, kind: str, request: Request, headers: dict) -> Response:
+    """302 to the same path and query on ``redirect_host`` (http:// or https://)."""
+    scheme = "http" if kind == "redirect_http" else "https"
+    location = f"{scheme}://{state.faults.redirect_host}{raw_target(request.scope)}"
+    return Response(b"", status_code=302, headers={**headers, "Location": location})
+
+
 def fault_response(state: SandboxState, kind: str, full: bytes | None, headers: dict) -> Response:
     if kind in ("500", "502", "503"):
         code = int(kind)
@@ -594,6 +711,10 @@ def fault_response(state: SandboxState, kind: str, full: bytes | None, headers: 
         page = HTML_PAGE.format(code=502, reason="Bad Gateway", ray=state.stats.seq)
         return Response(page.encode(), status_code=code, headers=headers,
                         media_type="text/html; charset=utf-8")
+    if kind == "forbidden":  # names no scope, no reason: a refusal the client cannot act on
+        return json_response({"message": "Forbidden"}, 403, headers)
+    if kind == "hang":
+        return HeldResponse(state, kind, b"", headers)
     return FaultResponse(state, kind, full or b"{}", headers)
 
 
@@ -694,7 +815,8 @@ class Api:
                  "user_agent": request.headers.get("user-agent")}
         stats.log.append(entry)
         response = await self._handle(request, entry, resource, rid, nested)
-        entry["status"] = response.status_code if not isinstance(response, FaultResponse) else None
+        entry["status"] = (response.status_code if not isinstance(response, FaultResponse)
+                           else response.logged_status)
         if entry["status"] is not None:
             stats.by_status[entry["status"]] += 1
         return response
@@ -730,14 +852,19 @@ class Api:
         if delay:
             await asyncio.sleep(delay)
         fault = st.faults.next_fault(resource)
-        try:
-            status, body, page_ids = self.compute(request, resource, rid, nested)
-        except QueryError as exc:
-            status, body, page_ids = exc.status, None, None
-            error = exc
-        else:
-            error = None
-        if page_ids is not None and not fault:
+        status, body, page_ids, error = 0, None, None, None
+        if fault not in _UNANSWERED_KINDS:
+            try:
+                status, body, page_ids = self.compute(request, resource, rid, nested,
+                                                      same_page=fault == "same_page")
+            except QueryError as exc:
+                status, body, page_ids = exc.status, None, None
+                error = exc
+            if fault == "bad_updated_at_first" and page_ids:
+                records = next(v for v in body.values() if isinstance(v, list))
+                if "updated_at" in records[0]:
+                    records[0]["updated_at"] = st.faults.bad_updated_at
+        if page_ids is not None and (not fault or fault in _PAGE_KINDS):
             st.last_page[resource] = page_ids
         for h in firing:
             if h.when == "after":
@@ -746,20 +873,29 @@ class Api:
             entry["fault"] = fault
             st.stats.faults[fault] += 1
             st.faults.injected[fault] += 1
+        if fault and fault not in _PAGE_KINDS:
+            if fault in ("redirect_http", "redirect_https"):
+                return redirect_response(st, fault, request, headers)
             full = dumps(body) if body is not None else dumps(
                 {"status_code": status, "message": REASONS.get(status, "Error"),
                  "details": error.details if error else ""})
+            if fault == "trickle":
+                return HeldResponse(st, fault, full, headers, status=status)
             return fault_response(st, fault, full, headers)
         if error is not None:
             return error_response(error.status, error.details, headers)
         return json_response(body, status, headers)
 
-    def compute(self, request: Request, resource: str, rid, nested):
+    def compute(self, request: Request, resource: str, rid, nested, same_page: bool = False):
+        """(status, body, ids of the page for a list else None). same_page: a list answer
+        ignores every parameter but count, fields and expand, and always links a next_page."""
         st = self.state
         store = st.store
         table = store.table(resource)
         pairs = parse_qsl((request.scope.get("query_string") or b"").decode("latin-1"),
                           keep_blank_values=True)
+        if same_page and (rid is None or nested is not None):
+            pairs = [(k, v) for k, v in pairs if k.strip().lower() in ("count", "fields", "expand")]
         if rid is not None:
             try:
                 idx = table.idx_of(int(rid))
@@ -779,10 +915,10 @@ class Api:
             if child is None:
                 raise QueryError(f"Resource '{resource}/{rid}/{nested}' not found.", 404)
             base = child.children_idx(table, idx)
-            return self._list(request, child, pairs, base, child.resource.key)
-        return self._list(request, table, pairs, None, table.resource.key)
+            return self._list(request, child, pairs, base, child.resource.key, same_page)
+        return self._list(request, table, pairs, None, table.resource.key, same_page)
 
-    def _list(self, request, table: Table, pairs, base, key):
+    def _list(self, request, table: Table, pairs, base, key, same_page: bool = False):
         st = self.state
         store = st.store
         page, count, sort, fields, expand, filters, extra = store.parse_list_params(
@@ -796,7 +932,7 @@ class Api:
         body: dict[str, Any] = {"total_count": total}
         raw_qs = (request.scope.get("query_string") or b"").decode("latin-1")
         style = st.config.next_page_params
-        if page * count < total:
+        if page * count < total or same_page:
             body["next_page"] = page_url(request, raw_qs, page + 1, style)
         if page > 1:
             body["previous_page"] = page_url(request, raw_qs, page - 1, style)

@@ -44,8 +44,12 @@ def parse_faults(text: str | None) -> dict:
             out["resources"] = [r for r in value.replace("|", "+").split("+") if r]
         elif key == "schedule":
             out["schedule"] = [k for k in value.replace("|", "+").split("+")]
-        elif key == "truncate_at":
-            out["truncate_at"] = float(value)
+        elif key in ("truncate_at", "trickle_interval", "hang_seconds"):
+            out[key] = float(value)
+        elif key == "trickle_bytes":
+            out[key] = int(value)
+        elif key in ("redirect_host", "bad_updated_at"):
+            out[key] = value
         else:
             raise ValueError(f"unknown fault option {key!r}")
     return out
@@ -82,7 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--rate-limit", type=int, default=50, help="calls per 10 s window (0 = off)")
     g.add_argument("--rate-window", choices=("fixed", "sliding"), default="fixed")
     g.add_argument("--retry-after", choices=("date", "seconds"), default="date")
-    g.add_argument("--faults", help="e.g. 'rate=0.1,kinds=500+503+drop,seed=3' or JSON")
+    g.add_argument("--faults", help="e.g. 'rate=0.1,kinds=500+503+drop,seed=3' or JSON; hostile "
+                   "kinds: redirect_http, redirect_https, same_page, hang, trickle, forbidden, "
+                   "bad_updated_at_first (options redirect_host, trickle_interval, trickle_bytes, "
+                   "hang_seconds, bad_updated_at)")
     g.add_argument("--fault-schedule", help="kinds of the next requests, e.g. '503,drop,ok,truncated'")
     g.add_argument("--fault-seed", type=int)
     g.add_argument("--latency", help="added latency in ms: '50' or '20-200'")

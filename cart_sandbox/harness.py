@@ -30,8 +30,8 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-ENV_KEYS = ("HTTPS_PROXY", "https_proxy", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "NO_PROXY",
-            "no_proxy")
+ENV_KEYS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "REQUESTS_CA_BUNDLE",
+            "SSL_CERT_FILE", "NO_PROXY", "no_proxy")
 
 _GEN_KEYS = ("seed", "size", "orders", "customers", "products", "null_cursor_rate", "bulk",
              "start", "end", "tz")
@@ -98,6 +98,28 @@ class ControlClient:
     def set_faults(self, rate: float = 0.0, kinds: list[str] | None = None, seed: int = 0,
                    schedule: list | None = None, resources: list[str] | None = None,
                    latency_ms: float | list[float] | None = None, **more) -> dict:
+        """Replace the fault set-up: the ``schedule`` (kinds, "ok", {"kind", "times"}) runs
+        first, then each request to one of ``resources`` (default: all) meets a fault with
+        probability ``rate``, drawn from ``kinds`` (default: the transient kinds only).
+
+        Transient kinds (a client retries them): 500, 502, 503, html_200, html_502, truncated,
+        cut_json, drop. Hostile kinds (a client must end, not loop, hang or leak):
+
+        - ``redirect_http`` / ``redirect_https``: 302 to ``http(s)://<redirect_host>`` + the
+          same path and query (redirect_host defaults to other.example). ``hosts_reached()``
+          then shows whether anything went there.
+        - ``same_page``: a list answer ignores filters, sort and page: always page 1 (``count``
+          is kept), always with a ``next_page`` link.
+        - ``hang``: never answers, until the client disconnects or ``hang_seconds`` (600).
+        - ``trickle``: status and headers at once, with the Content-Length of the real answer,
+          then the body ``trickle_bytes`` (1) at a time every ``trickle_interval`` s (1.0).
+        - ``forbidden``: 403 ``{"message": "Forbidden"}`` whatever the token.
+        - ``bad_updated_at_first``: the first record of each list page has ``updated_at`` =
+          ``bad_updated_at`` (default ``/Date(1704067260000-0500)/``).
+
+        ``more``: truncate_at, redirect_host, trickle_interval, trickle_bytes, hang_seconds,
+        bad_updated_at. Example: ``set_faults(rate=1.0, kinds=["hang"], resources=["orders"])``.
+        """
         body = {"rate": rate, "seed": seed, **more}
         if kinds is not None:
             body["kinds"] = kinds
@@ -196,7 +218,41 @@ class ControlClient:
         return self.call("GET", f"/last_page/{resource}")["ids"]
 
     def proxy_stats(self) -> dict:
+        """CONNECT targets (``connects``, "host:port"), plain requests refused (``refused`` by
+        method, ``plain`` by host, ``plain_with_credentials``), open tunnels (``active``)."""
         return self.call("GET", "/proxy")
+
+    def hosts_reached(self) -> dict[str, dict[str, int]]:
+        """Every host clients asked for since the last stats reset, by way, names lower case
+        without port: ``connect`` (CONNECT tunnels through the proxy), ``plain`` and
+        ``plain_with_credentials`` (plain-HTTP requests the proxy refused, and those of them
+        that carried a credential header), ``api`` and ``api_with_credentials`` (Host of the API
+        requests that reached the sandbox, and those that carried a token or router headers).
+
+        A client that followed a redirect to other.example shows there:
+        ``assert not any("other.example" in way for way in sb.control.hosts_reached().values())``.
+        """
+        def name(host: str) -> str:
+            host = host.strip().lower()
+            if host.startswith("["):
+                return host.split("]")[0] + "]"
+            return host.rsplit(":", 1)[0] if ":" in host else host
+
+        def count(pairs) -> dict[str, int]:
+            out: dict[str, int] = {}
+            for host, n in pairs:
+                out[name(host)] = out.get(name(host), 0) + n
+            return out
+
+        proxy = self.proxy_stats() or {}
+        log = self.request_log()
+        return {
+            "connect": count(proxy.get("connects", {}).items()),
+            "plain": count(proxy.get("plain", {}).items()),
+            "plain_with_credentials": count(proxy.get("plain_with_credentials", {}).items()),
+            "api": count((e.get("host") or "", 1) for e in log),
+            "api_with_credentials": count((e.get("host") or "", 1) for e in log if e.get("auth")),
+        }
 
 
 def router_signature(secret: str, path_and_query: str, user: str) -> str:
@@ -295,10 +351,14 @@ class Sandbox:
         raise AttributeError(name)
 
     def env(self) -> dict[str, str]:
-        """Environment for an unmodified ``requests`` client to reach the sandbox hosts."""
-        return {"HTTPS_PROXY": self.info["proxy_url"], "https_proxy": self.info["proxy_url"],
-                "REQUESTS_CA_BUNDLE": self.info["ca_file"], "SSL_CERT_FILE": self.info["ca_file"],
-                "NO_PROXY": "", "no_proxy": ""}
+        """Environment for an unmodified ``requests`` client to reach the sandbox hosts.
+
+        HTTP_PROXY points at the proxy too: a plain-HTTP request (a client following a
+        ``redirect_http``) is refused there and counted, instead of leaving the machine."""
+        proxy = self.info["proxy_url"]
+        return {"HTTPS_PROXY": proxy, "https_proxy": proxy, "HTTP_PROXY": proxy,
+                "http_proxy": proxy, "REQUESTS_CA_BUNDLE": self.info["ca_file"],
+                "SSL_CERT_FILE": self.info["ca_file"], "NO_PROXY": "", "no_proxy": ""}
 
     @contextlib.contextmanager
     def patched_env(self):

@@ -4,7 +4,11 @@
 (``requests``, ``urllib3``) here as ``CONNECT host:443``. Whatever host is asked for, the
 tunnel goes to the sandbox's local TLS port, so ``https://public.americommerce.com`` and
 ``https://demo-store.sandbox.test`` both reach the sandbox. TLS stays end to end: the proxy
-only pipes bytes and never decrypts. Plain (non-CONNECT) requests are refused with 405.
+only pipes bytes and never decrypts. Plain (non-CONNECT) requests, such as a client following
+a redirect to ``http://other.example/...`` with ``HTTP_PROXY`` pointing here, are refused with
+405 and never forwarded; the proxy counts them by the host they asked for, and separately those
+that carried a credential header (``X-AC-Auth-Token``, ``X-AC-PUB-*``, ``Authorization``; the
+values are never kept).
 """
 
 from __future__ import annotations
@@ -13,6 +17,20 @@ import asyncio
 from collections import Counter
 
 CHUNK = 65536
+CREDENTIAL_HEADERS = ("x-ac-auth-token", "x-ac-pub-auth-signature", "x-ac-pub-user",
+                      "authorization", "proxy-authorization")
+
+
+def _host_of(target: str, headers: list[str]) -> str:
+    """The host a plain proxy request asks for: from its absolute-form target, else Host."""
+    rest = target.split("://", 1)[1] if "://" in target else ""
+    host = rest.split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
+    if not host:
+        for line in headers:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "host":
+                host = value.strip()
+    return host.lower() or "?"
 
 
 class ConnectProxy:
@@ -28,11 +46,15 @@ class ConnectProxy:
 
     def reset_stats(self):
         self.connects: Counter = Counter()
-        self.refused: Counter = Counter()
+        self.refused: Counter = Counter()  # plain requests by method
+        self.plain: Counter = Counter()  # plain requests by the host asked for
+        self.plain_with_credentials: Counter = Counter()  # those of them carrying a credential
         self.active = 0
 
     def describe(self) -> dict:
         return {"connects": dict(self.connects), "refused": dict(self.refused),
+                "plain": dict(self.plain),
+                "plain_with_credentials": dict(self.plain_with_credentials),
                 "active": self.active, "port": self.port}
 
     async def start(self, sock=None) -> int:
@@ -67,10 +89,15 @@ class ConnectProxy:
             except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError,
                     ConnectionError):
                 return
-            line = head.split(b"\r\n", 1)[0].decode("latin-1")
-            parts = line.split()
+            lines = head.decode("latin-1").split("\r\n")
+            parts = lines[0].split()
             if len(parts) != 3 or parts[0].upper() != "CONNECT":
                 self.refused[parts[0] if parts else "?"] += 1
+                host = _host_of(parts[1] if len(parts) > 1 else "", lines[1:])
+                self.plain[host] += 1
+                if any(line.partition(":")[0].strip().lower() in CREDENTIAL_HEADERS
+                       for line in lines[1:]):
+                    self.plain_with_credentials[host] += 1
                 writer.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Type: text/plain\r\n"
                              b"Content-Length: 41\r\nConnection: close\r\n\r\n"
                              b"only CONNECT tunnels to the sandbox here\n")

@@ -131,6 +131,8 @@ class SandboxServer:
                 # End the tunnels and idle keep-alive connections at once: a TLS close would
                 # otherwise wait for each idle client's close_notify (up to 30 s).
                 await proxy.close()
+                for proto in list(state.held):  # hang / trickle: their handlers end at once
+                    proto.transport.abort()
                 for proto in list(state.connections.values()):
                     cycle = getattr(proto, "cycle", None)
                     if cycle is None or cycle.response_complete:
