@@ -864,6 +864,7 @@ class Api:
                 records = next(v for v in body.values() if isinstance(v, list))
                 if "updated_at" in records[0]:
                     records[0]["updated_at"] = st.faults.bad_updated_at
+                    entry["bad_updated_at_id"] = records[0].get("id")
         if page_ids is not None and (not fault or fault in _PAGE_KINDS):
             st.last_page[resource] = page_ids
         for h in firing:

@@ -9,6 +9,10 @@
         with sb.patched_env():                                   # HTTPS_PROXY, REQUESTS_CA_BUNDLE
             run_the_connector(sb.store_domain, sb.token)
 
+        # a hostile store: every /orders request hangs (see ControlClient.set_faults)
+        sb.control.set_faults(rate=1.0, kinds=["hang"], resources=["orders"])
+        assert "other.example" not in sb.control.hosts_reached()["connect"]
+
 ``mode="subprocess"`` runs ``python -m cart_sandbox`` instead (same API).
 """
 
