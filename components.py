@@ -651,6 +651,7 @@ class ParsedOnceErrorHandler(DefaultErrorHandler):
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         super().__post_init__(parameters)
         self._record_key = parameters.get("record_key")
+        self._scope = parameters.get("scope", "")
         self.max_time = _whole_seconds(self.config.get("max_retry_seconds"), 120)
         self._outage_limit = 1.5 * self.max_time
 
@@ -664,6 +665,18 @@ class ParsedOnceErrorHandler(DefaultErrorHandler):
         resolution = super().interpret_response(response_or_exception)
         action = resolution.response_action
         if action == ResponseAction.IGNORE:
+            refused_all = _refused_every_check_scope(self.config, self._scope)
+            if refused_all:
+                return ErrorResolution(
+                    response_action=ResponseAction.FAIL,
+                    failure_type=FailureType.config_error,
+                    error_message=(
+                        f"Cart.com refused every resource the check tried, so no stream can be read "
+                        f"(scopes {', '.join(refused_all)}). Check that the access token belongs to "
+                        f"this store and give it the read scopes of the streams you sync (Tools > Apps "
+                        f"& Addons > API Apps & Integrations > Tokens)."
+                    ),
+                )
             # Logged here at WARN; the CDK then logs its own one-line note at INFO.
             _LOGGER.warning(resolution.error_message or "Cart.com refused a resource: its stream is skipped.")
             return ErrorResolution(response_action=action, failure_type=resolution.failure_type)
@@ -684,6 +697,23 @@ class ParsedOnceErrorHandler(DefaultErrorHandler):
         elif response is not None and response.status_code < 400:
             _OUTAGES.answered(response.url)
         return resolution
+
+
+# A check reads one stream per scope (the manifest's check lists them, and sets `check_scopes`
+# in the config it runs with); a refused one is skipped as in a sync, unless it is the last
+# scope the check had left: then no stream can be read, and the check fails saying so.
+_CHECK_REFUSALS: "dict[int, tuple[Mapping[str, Any], set]]" = {}
+
+
+def _refused_every_check_scope(config: Mapping[str, Any], scope: str) -> List[str]:
+    scopes = config.get("check_scopes")
+    if not isinstance(scopes, list) or not scopes:
+        return []
+    entry = _CHECK_REFUSALS.get(id(config))
+    if entry is None or entry[0] is not config:  # the config is held, so its id is never reused
+        entry = _CHECK_REFUSALS[id(config)] = (config, set())
+    entry[1].add(scope)
+    return sorted(entry[1]) if entry[1] >= set(scopes) else []
 
 
 def _whole_seconds(value: Any, default: int) -> int:

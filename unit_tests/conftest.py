@@ -180,3 +180,19 @@ def all_output(output: EntrypointOutput) -> str:
     """Everything the connector printed, as text: for asserting what a user can (not) read."""
     lines = [json.dumps(AirbyteMessageSerializer.dump(m)) for m in output.get_message_iterator()]
     return "\n".join(lines) + (output.stderr or "")
+
+
+# What `check` reads besides order_statuses: one resource per token scope (manifest.yaml's check).
+CHECK_PROBES = ["customer_types", "product_statuses", "adcodes", "pages", "regions", "stores", "custom_fields"]
+
+
+def mock_other_check_probes(http: Any, base_url: str = "https://mystore.com") -> None:
+    """Empty answers for the check's other probes, so a test can be about order_statuses alone."""
+    from airbyte_cdk.test.mock_http import HttpRequest, HttpResponse
+    from airbyte_cdk.test.mock_http.request import ANY_QUERY_PARAMS
+
+    for resource in CHECK_PROBES:
+        http.get(
+            HttpRequest(f"{base_url}/api/v1/{resource}", query_params=ANY_QUERY_PARAMS),
+            HttpResponse(json.dumps({"total_count": 0, resource: []})),
+        )

@@ -99,6 +99,33 @@ def test_a_stream_the_token_has_no_scope_for_is_skipped_with_a_warning_and_the_o
         assert warnings[0].level.name == "WARN", "a skipped stream must be seen, not logged at INFO"
 
 
+CHECK_PROBES = {  # what check reads: one resource per token scope
+    "order_statuses": "read_orders", "customer_types": "read_people", "product_statuses": "read_catalog",
+    "adcodes": "read_marketing", "pages": "read_content", "regions": "settings", "stores": "system",
+    "custom_fields": "custom_fields",
+}
+
+
+@pytest.mark.parametrize("readable", [None, "pages"])
+def test_check_fails_naming_the_scopes_only_when_it_can_read_no_resource_at_all(runtime, readable):
+    """A token without some scopes still passes check (those streams are skipped in a sync, with a
+    warning); one that is refused everything fails it, naming every scope it tried."""
+    with HttpMocker() as http:
+        for resource in CHECK_PROBES:
+            refused = error(403, {"status_code": 403, "message": "Forbidden"})
+            http.get(any_page_of(resource), ok(resource, 1) if resource == readable else refused)
+        output = runtime.check(config())
+    status = output.connection_status_messages[-1].connectionStatus
+    if readable:
+        assert status.status.name == "SUCCEEDED", all_output(output)
+        return
+    assert status.status.name == "FAILED", all_output(output)
+    assert "refused every resource" in status.message
+    for scope in CHECK_PROBES.values():
+        assert scope in status.message
+    assert TOKEN not in all_output(output)
+
+
 # ---------------------------------------------------------------------------------------------
 # Server faults
 # ---------------------------------------------------------------------------------------------

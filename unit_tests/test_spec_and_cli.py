@@ -18,7 +18,7 @@ from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, make_file, rea
 from airbyte_cdk.test.mock_http.request import ANY_QUERY_PARAMS
 from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest, HttpResponse
 
-from unit_tests.conftest import MANIFEST, TOKEN, all_output, config
+from unit_tests.conftest import MANIFEST, TOKEN, all_output, config, mock_other_check_probes
 
 SPEC = MANIFEST["spec"]["connection_specification"]
 SOURCE_CART = Path(sys.executable).with_name("source-cart")
@@ -143,6 +143,7 @@ def test_allow_private_hosts_lets_a_local_test_server_be_called(runtime):
     with HttpMocker() as http:
         http.get(HttpRequest("https://127.0.0.1:8443/api/v1/order_statuses", query_params=ANY_QUERY_PARAMS),
                  HttpResponse(json.dumps(page)))
+        mock_other_check_probes(http, "https://127.0.0.1:8443")
         checked, synced = check_and_read(runtime, cfg, "order_statuses")
     assert checked.connection_status_messages[-1].connectionStatus.status == Status.SUCCEEDED, all_output(checked)
     assert [m.record.data["id"] for m in synced.records] == [1]
@@ -151,14 +152,20 @@ def test_allow_private_hosts_lets_a_local_test_server_be_called(runtime):
 def test_a_pasted_store_url_is_reduced_to_its_domain(runtime):
     page = {"total_count": 1, "order_statuses": [{"id": 1, "name": "New", "updated_at": "2021-07-01T08:00:00-05:00"}]}
     with HttpMocker() as http:
-        first_page = HttpRequest(
-            "https://mystore.com/api/v1/order_statuses",
-            query_params={"page": "1", "sort": "updated_at", "count": "1000"},
-            headers={"X-AC-Auth-Token": TOKEN},
-        )
-        http.get(first_page, [HttpResponse(json.dumps(page)), HttpResponse(json.dumps(page))])
+        def first_page(count: str) -> HttpRequest:
+            return HttpRequest(
+                "https://mystore.com/api/v1/order_statuses",
+                query_params={"page": "1", "sort": "updated_at", "count": count},
+                headers={"X-AC-Auth-Token": TOKEN},
+            )
+
+        checked_page, read_page = first_page("1"), first_page("1000")  # check reads one-record pages
+        http.get(checked_page, HttpResponse(json.dumps(page)))
+        http.get(read_page, HttpResponse(json.dumps(page)))
+        mock_other_check_probes(http)
         checked, synced = check_and_read(runtime, with_value("store_name", " https://MyStore.com/admin/ "), "order_statuses")
-        http.assert_number_of_calls(first_page, 2)  # check's request and read's: both at the domain
+        http.assert_number_of_calls(checked_page, 1)  # check's request and read's: both at the domain
+        http.assert_number_of_calls(read_page, 1)
 
     assert checked.connection_status_messages[-1].connectionStatus.status == Status.SUCCEEDED, all_output(checked)
     assert not synced.errors, all_output(synced)
