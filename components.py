@@ -276,7 +276,13 @@ class StoreNameAsHost(ConfigTransformation):
 
 
 def config_error(message: str) -> AirbyteTracedException:
-    return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.config_error)
+    return traced(message, FailureType.config_error)
+
+
+def traced(message: str, failure_type: FailureType = FailureType.system_error) -> AirbyteTracedException:
+    """An error the user reads. The CDK's end-of-sync summary quotes the internal message, so it
+    is the same words."""
+    return AirbyteTracedException(message=message, internal_message=message, failure_type=failure_type)
 
 
 @dataclass
@@ -482,15 +488,11 @@ def refuse_redirect(response: requests.Response, *args: Any, **kwargs: Any) -> r
     if response.is_redirect:
         target = urllib.parse.urlsplit(urllib.parse.urljoin(response.url, response.headers.get("Location", "")))
         source = urllib.parse.urlsplit(response.url)
-        raise AirbyteTracedException(
-            message=(
-                f"{source.hostname} answered {response.status_code} with a redirect to "
-                f"{target.scheme}://{target.hostname}{target.path}. The connector never follows a "
-                f"redirect, so your credentials were not sent there. Check store_name: it must be "
-                f"the store's own domain (for example mystore.com), the one its API answers on."
-            ),
-            internal_message=f"Refused redirect {response.status_code} from {source.hostname} to {target.hostname}",
-            failure_type=FailureType.config_error,
+        raise config_error(
+            f"{source.hostname} answered {response.status_code} with a redirect to "
+            f"{target.scheme}://{target.hostname}{target.path}. The connector never follows a "
+            f"redirect, so your credentials were not sent there. Check store_name: it must be "
+            f"the store's own domain (for example mystore.com), the one its API answers on."
         )
     return response
 
@@ -797,13 +799,10 @@ def _check_ids_advance(response: requests.Response, records: List[Any]) -> None:
         if isinstance(record_id, str) and record_id.isdigit():
             record_id = int(record_id)
         if isinstance(record_id, int) and record_id <= int(floor[3:]):
-            raise AirbyteTracedException(
-                message=(
-                    f"Cart.com answered {response.url.split('?')[0]} asked for records above id "
-                    f"{floor[3:]} with id {record_id}: paging does not advance, so the stream stops "
-                    f"rather than read the same records again."
-                ),
-                failure_type=FailureType.system_error,
+            raise traced(
+                f"Cart.com answered {response.url.split('?')[0]} asked for records above id "
+                f"{floor[3:]} with id {record_id}: paging does not advance, so the stream stops "
+                f"rather than read the same records again."
             )
 
 
@@ -819,10 +818,7 @@ def _page_as_sent(response: requests.Response, record_key: str, page: int = 1) -
     body = page_body(response)
     records = body.get(record_key) if body.__class__ is dict else None
     if not isinstance(records, list):  # the error handler retries such a page first
-        raise AirbyteTracedException(
-            message=f"Cart.com answered {response.url.split('?')[0]} without its '{record_key}' list.",
-            failure_type=FailureType.system_error,
-        )
+        raise traced(f"Cart.com answered {response.url.split('?')[0]} without its '{record_key}' list.")
     total = body.get("total_count")
     # Past page 1 (pages stepped only through records without a cursor) total_count counts the
     # earlier pages too, so only next_page tells.
@@ -876,13 +872,10 @@ class UpdatedAtWalk(PaginationStrategy):
         token = self._next(response, current, stream_slice or {})
         if token is not None and token == current:
             # The same request again would get the same page again: fail rather than loop.
-            raise AirbyteTracedException(
-                message=(
-                    f"Cart.com answered {response.url.split('?')[0]} with the same page again "
-                    f"(filter {current.get('updated_at')!r}, id {current.get('id', '-')!r}): paging "
-                    f"does not advance, so the stream stops rather than read the same records forever."
-                ),
-                failure_type=FailureType.system_error,
+            raise traced(
+                f"Cart.com answered {response.url.split('?')[0]} with the same page again "
+                f"(filter {current.get('updated_at')!r}, id {current.get('id', '-')!r}): paging "
+                f"does not advance, so the stream stops rather than read the same records forever."
             )
         return token
 
@@ -890,6 +883,7 @@ class UpdatedAtWalk(PaginationStrategy):
         self, response: requests.Response, current: Mapping[str, Any], stream_slice: Mapping[str, Any]
     ) -> Optional[Mapping[str, Any]]:
         more, last = _page_as_sent(response, self._record_key, int(current.get("page", 1)))
+        _check_filter_kept(response, self._record_key, current.get("since"))
         window_start = stream_slice.get("start_time")
         window_end = stream_slice.get("end_time")
         # A first sync's first page has no updated_at filter (see the manifest): the only way to
@@ -915,6 +909,25 @@ class UpdatedAtWalk(PaginationStrategy):
             # The whole page shares the lower bound: read that microsecond by id.
             return _tie(since, _plus_one_microsecond(since), None)
         return _window(last_value, window_end)
+
+
+def _check_filter_kept(response: requests.Response, record_key: str, since: Optional[str]) -> None:
+    """A page asked for `updated_at` from `since` on starts at or above it (pages are sorted). One
+    that starts below means the store ignored the filter: the walk would read the same records
+    again and again, so the stream stops (after one page read twice, at most)."""
+    if not since:
+        return
+    for record in page_body(response).get(record_key) or []:
+        value = to_utc(record.get("updated_at")) if isinstance(record, dict) else None
+        if is_timestamp(value):
+            if value < to_utc(since):
+                raise traced(
+                    f"Cart.com answered {response.url.split('?')[0]} asked for records updated from "
+                    f"{since} on with one updated at {value} (id {record.get('id')}): it ignores the "
+                    f"filter and paging does not advance, so the stream stops rather than read the "
+                    f"same records again."
+                )
+            return
 
 
 def _window(since: str, end: Optional[str]) -> MutableMapping[str, Any]:
@@ -947,7 +960,8 @@ class InsideWindow(RecordFilter):
     """
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
-        pass  # no condition to interpolate
+        self._resource = parameters.get("resource", "")
+        self._undated = 0  # records so far whose updated_at is there but no timestamp
 
     def filter_records(
         self,
@@ -960,6 +974,7 @@ class InsideWindow(RecordFilter):
         start, end = to_utc((stream_slice or {}).get("start_time")), to_utc((stream_slice or {}).get("end_time"))
         if not page or not start or not end:
             return page
+        self._warn_of_undated(page)
         # A record whose updated_at is empty, or no timestamp, cannot be placed: it is kept.
         dated = [to_utc(r.get("updated_at")) for r in (page[0], page[-1])]
         if all(is_timestamp(d) and start <= d <= end for d in dated):
@@ -970,6 +985,23 @@ class InsideWindow(RecordFilter):
             if not is_timestamp(value) or start <= value <= end:
                 kept.append(record)
         return kept
+
+    def _warn_of_undated(self, page: List[Mapping[str, Any]]) -> None:
+        """Empty updated_at values are normal (Cart.com lists them first); any other value that is
+        no timestamp is a surprise, so it is counted and said, though the record is emitted."""
+        undated = [
+            r for r in page
+            if r.get("updated_at") not in (None, "")
+            and not is_timestamp(r.get("updated_at"))
+        ]
+        if undated:
+            self._undated += len(undated)
+            _LOGGER.warning(
+                f"{len(undated)} record(s) on this page of /{self._resource} (id {undated[0].get('id')}, "
+                f"updated_at {str(undated[0].get('updated_at'))[:40]!r}) have an updated_at that is no "
+                f"timestamp: they are emitted all the same, but the incremental cursor cannot place "
+                f"them. {self._undated} such record(s) in this stream so far."
+            )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -177,7 +177,7 @@ def test_every_runtime_reads_the_same_records(runtimes: Runtimes, store: Sandbox
 
 @pytest.mark.parametrize(
     "field, value, expected_form",
-    [("start_date", "2021-13-01", DATE_FORM), ("store_name", "https://my store.com/", "mystore.com")],
+    [("start_date", "2021-13-01", DATE_FORM), ("store_name", "localhost:8443", "mystore.com")],
 )
 def test_every_runtime_names_a_wrong_value_in_the_same_words(runtimes: Runtimes, store: Sandbox, field, value, expected_form):
     config = token_config(store)

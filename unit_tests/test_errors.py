@@ -126,6 +126,37 @@ def test_check_fails_naming_the_scopes_only_when_it_can_read_no_resource_at_all(
     assert TOKEN not in all_output(output)
 
 
+def test_a_store_that_ignores_the_updated_at_filter_stops_the_stream_after_one_repeated_page(runtime):
+    """Whatever is asked, the same page comes back, with a next_page link: the second answer
+    starts below the filter it was asked for, so the stream fails there, having emitted one page
+    twice at most, instead of walking on forever."""
+    page = {
+        "total_count": 30, "next_page": "https://mystore.com/api/v1/orders?page=2",
+        "orders": [{"id": i, "updated_at": f"2021-02-0{i}T00:00:00Z"} for i in (1, 2, 3)],
+    }
+    orders = any_page_of("orders")
+    with HttpMocker() as http:
+        http.get(orders, HttpResponse(json.dumps(page)))
+        output = read(runtime, ["orders"])
+        http.assert_number_of_calls(orders, 2)
+    assert records_of(output, "orders") == [1, 2, 3, 1, 2, 3]
+    messages = error_messages(output)
+    assert messages and all("paging does not advance" in m for m in messages), messages
+
+
+def test_a_record_whose_updated_at_is_no_timestamp_is_emitted_wherever_it_sits_and_counted(runtime):
+    dated = [{"id": i, "updated_at": "2021-02-01T00:00:00-05:00"} for i in (1, 3)]
+    odd = {"id": 2, "updated_at": "/Date(1704067260000-0500)/"}
+    with HttpMocker() as http:
+        http.get(any_page_of("orders"), HttpResponse(json.dumps({"total_count": 3, "orders": [dated[0], odd, dated[1]]})))
+        output = read(runtime, ["orders"])
+    assert not output.errors, all_output(output)
+    assert records_of(output, "orders") == [1, 2, 3]
+    said = [m.log for m in output.logs if "no timestamp" in m.log.message]
+    assert len(said) == 1 and said[0].level.name == "WARN", log_lines(output)
+    assert "1 record(s) on this page of /orders (id 2" in said[0].message
+
+
 # ---------------------------------------------------------------------------------------------
 # Server faults
 # ---------------------------------------------------------------------------------------------
