@@ -117,6 +117,11 @@ def _parse_to_utc(value: str) -> Any:
     return moment.isoformat(timespec="microseconds") + "Z"
 
 
+def _utc_now(minutes: int = 0) -> str:
+    moment = datetime.datetime.now(_UTC) + datetime.timedelta(minutes=minutes)
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
 def is_timestamp(value: Any) -> bool:
     """True for a timestamp `to_utc` reads, whose date exists (`2021-02-30` does not)."""
     utc = to_utc(value)
@@ -208,7 +213,7 @@ class StateToUtc(StateMigration):
         if not isinstance(stream_state, Mapping) or self.cursor_field not in stream_state:
             return False
         value = stream_state[self.cursor_field]
-        return not is_timestamp(value) or to_utc(value) != value
+        return not is_timestamp(value) or to_utc(value) != value or to_utc(value) > _utc_now()
 
     def migrate(self, stream_state: Mapping[str, Any]) -> Mapping[str, Any]:
         value = stream_state[self.cursor_field]
@@ -218,7 +223,17 @@ class StateToUtc(StateMigration):
                 f"the stream, or set the state to a UTC time such as "
                 f'{{"{self.cursor_field}": "2021-01-01T00:00:00.000000Z"}}.'
             )
-        return {**stream_state, self.cursor_field: to_utc(value)}
+        now = _utc_now()
+        if to_utc(value) > _utc_now(minutes=10):
+            # Never saved by this connector (its reads end at the sync's start): the CDK would
+            # read nothing and save an empty state, so the next sync would quietly start over.
+            raise config_error(
+                f"The saved state holds {self.cursor_field} {value!r}, which is in the future. Reset "
+                f"the stream, or set the state to the time of the last sync you trust, such as "
+                f'{{"{self.cursor_field}": "2021-01-01T00:00:00.000000Z"}}.'
+            )
+        # A few minutes ahead is a clock skew: reading from now reads more, never less.
+        return {**stream_state, self.cursor_field: min(to_utc(value), now)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,12 +336,19 @@ class ConfigField(ValidationStrategy):
                         f"example mystore.com or mystore.americommerce.com (allow_private_hosts "
                         f"permits a local test server)."
                     )
+        elif self.kind == "range":  # [start_date, end_date]
+            start, end = (list(value) + [None, None])[:2] if isinstance(value, (list, tuple)) else (None, None)
+            if is_timestamp(start) and is_timestamp(end) and to_utc(end) < to_utc(start):
+                raise config_error(
+                    f"end_date '{end}' is before start_date '{start}': set end_date later than "
+                    f"start_date, or leave it empty to read up to the time each sync starts."
+                )
         elif value not in (None, "") and not is_timestamp(value):
             raise config_error(
                 f"{self.field_name} '{value}' is not a real date. Use UTC in the form "
                 f"YYYY-MM-DDTHH:MM:SSZ (for example 2021-01-01T00:00:00Z) or YYYY-MM-DD."
             )
-        elif self.field_name == "start_date" and to_utc(value) > datetime.datetime.now(_UTC).isoformat()[:26] + "Z":
+        elif self.field_name == "start_date" and to_utc(value) > _utc_now():
             raise config_error(f"start_date '{value}' is in the future: set it to a past date, when the data you want begins.")
 
 
@@ -979,11 +1001,20 @@ class InsideWindow(RecordFilter):
         dated = [to_utc(r.get("updated_at")) for r in (page[0], page[-1])]
         if all(is_timestamp(d) and start <= d <= end for d in dated):
             return page
-        kept = []
+        kept, future, now = [], [], _utc_now()
         for record in page:
             value = to_utc(record.get("updated_at"))
             if not is_timestamp(value) or start <= value <= end:
                 kept.append(record)
+            elif value > now:
+                future.append(record)
+        if future:
+            _LOGGER.warning(
+                f"{len(future)} record(s) of /{self._resource} (id {future[0].get('id')}, updated_at "
+                f"{future[0].get('updated_at')!r}) are dated in the future: an incremental sync reads "
+                f"them once that time has come (a full refresh reads them now), so the saved state "
+                f"never moves past the time the sync started."
+            )
         return kept
 
     def _warn_of_undated(self, page: List[Mapping[str, Any]]) -> None:

@@ -1,14 +1,16 @@
 """What a careless config, state or store gets: a config error naming the field, or the records
 kept; never a traceback, never a record dropped."""
 
+import datetime
 import json
 
 import pytest
 
 from airbyte_cdk.models import FailureType, SyncMode
 from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest, HttpResponse
+from airbyte_cdk.test.mock_http.request import ANY_QUERY_PARAMS
 
-from unit_tests.conftest import config, ids, stream_state
+from unit_tests.conftest import all_output, config, ids, last_state, stream_state
 
 FIRST_PAGE = {"count": "1000", "page": "1", "sort": "updated_at"}
 
@@ -49,3 +51,43 @@ def test_a_start_date_in_the_future_is_a_config_error(runtime):
 
     errors = [e.trace.error for e in output.errors if "start_date '2205-01-01T00:00:00Z' is in the future" in e.trace.error.message]
     assert errors and errors[0].failure_type == FailureType.config_error
+
+
+def test_an_end_date_before_start_date_is_a_config_error_in_check_and_read(runtime):
+    bad = config(start_date="2022-01-01T00:00:00Z", end_date="2021-06-30T00:00:00Z")
+    with HttpMocker():  # nothing may be asked
+        checked = runtime.check(bad)
+        output = runtime.read(bad, "orders", SyncMode.incremental, expecting_exception=True)
+    said = "end_date '2021-06-30T00:00:00Z' is before start_date '2022-01-01T00:00:00Z'"
+    status = checked.connection_status_messages[-1].connectionStatus
+    assert status.status.name == "FAILED" and said in status.message
+    assert [e.trace.error.failure_type for e in output.errors] == [FailureType.config_error]
+    assert said in output.errors[0].trace.error.message and not output.records
+
+
+def test_a_saved_state_in_the_future_is_a_config_error_and_a_small_clock_skew_reads_from_now(runtime):
+    with HttpMocker():  # nothing may be asked
+        output = runtime.read(config(), "orders", SyncMode.incremental,
+                              state=stream_state("orders", {"updated_at": "2300-01-01T00:00:00Z"}), expecting_exception=True)
+    errors = [e.trace.error for e in output.errors if "which is in the future" in e.trace.error.message]
+    assert errors and errors[0].failure_type == FailureType.config_error, all_output(output)
+
+    ahead = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with HttpMocker() as http:
+        http.get(HttpRequest("https://mystore.com/api/v1/orders", query_params=ANY_QUERY_PARAMS),
+                 HttpResponse(json.dumps({"total_count": 0, "orders": []}), 200))
+        output = runtime.read(config(), "orders", SyncMode.incremental, state=stream_state("orders", {"updated_at": ahead}))
+    assert not output.errors, all_output(output)
+    saved = last_state(output)["updated_at"]
+    assert saved and saved < ahead, "state is never saved beyond now, and never emptied"
+
+
+def test_records_dated_in_the_future_are_not_dropped_silently(runtime):
+    page = {"total_count": 2, "orders": [{"id": 1, "updated_at": "2021-02-01T00:00:00Z"}, {"id": 2, "updated_at": "2205-02-01T00:00:00Z"}]}
+    with HttpMocker() as http:
+        http.get(HttpRequest("https://mystore.com/api/v1/orders", query_params=FIRST_PAGE), HttpResponse(json.dumps(page), 200))
+        output = runtime.read(config(start_date="2021-01-01T00:00:00Z"), "orders", SyncMode.incremental)
+    assert ids(output) == [1]
+    assert last_state(output)["updated_at"] == "2021-02-01T00:00:00.000000Z"
+    said = [m.log for m in output.logs if "dated in the future" in m.log.message]
+    assert said and said[0].level.name == "WARN" and "(id 2," in said[0].message
