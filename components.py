@@ -210,12 +210,22 @@ class StateToUtc(StateMigration):
     cursor_field: str = "updated_at"
 
     def should_migrate(self, stream_state: Mapping[str, Any]) -> bool:
-        if not isinstance(stream_state, Mapping) or self.cursor_field not in stream_state:
+        if not isinstance(stream_state, Mapping):
             return False
+        if self.cursor_field not in stream_state:
+            # The CDK's concurrent form, the platform's own markers, or no state: read as they are.
+            # Anything else is no state this connector or the earlier one wrote.
+            return not all(key == "slices" or key == "state_type" or str(key).startswith("__ab_") for key in stream_state) and "slices" not in stream_state
         value = stream_state[self.cursor_field]
         return not is_timestamp(value) or to_utc(value) != value or to_utc(value) > _utc_now()
 
     def migrate(self, stream_state: Mapping[str, Any]) -> Mapping[str, Any]:
+        if self.cursor_field not in stream_state:
+            raise config_error(
+                f"The saved state holds {sorted(map(str, stream_state))} but no {self.cursor_field}, so "
+                f"it is no state of this connector. Reset the stream, or set the state to a UTC time "
+                f'such as {{"{self.cursor_field}": "2021-01-01T00:00:00.000000Z"}}.'
+            )
         value = stream_state[self.cursor_field]
         if not is_timestamp(value):
             raise config_error(

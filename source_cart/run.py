@@ -16,12 +16,14 @@ from typing import Any, List, Mapping, Optional
 from airbyte_cdk.entrypoint import AirbyteEntrypoint, launch
 from airbyte_cdk.models import (
     AirbyteErrorTraceMessage,
+    AirbyteLogMessage,
     AirbyteMessage,
     AirbyteMessageSerializer,
     AirbyteStateMessage,
     AirbyteTraceMessage,
     ConfiguredAirbyteCatalog,
     FailureType,
+    Level,
     TraceType,
     Type,
 )
@@ -71,11 +73,34 @@ def _fail(message: str) -> None:
                 message=message,
                 internal_message=message,
                 failure_type=FailureType.config_error,
-                stack_trace=traceback.format_exc(),
+                stack_trace=traceback.format_exc() if sys.exc_info()[0] else None,
             ),
         ),
     )
     print(json.dumps(AirbyteMessageSerializer.dump(trace)))
+
+
+def _catalog_streams_known(catalog: ConfiguredAirbyteCatalog) -> bool:
+    """A catalog naming no stream of this connector would read nothing and exit 0: say so and
+    fail. Unknown names beside known ones are named in a warning. (The manifest-only runner
+    cannot tell: a manifest sees no catalog. The platform only sends discovered streams.)"""
+    import yaml
+
+    known = {stream.get("name") for stream in yaml.load(MANIFEST.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))["streams"]}
+    unknown = sorted({configured.stream.name for configured in catalog.streams} - known)
+    if not unknown:
+        return True
+    if len(unknown) == len({configured.stream.name for configured in catalog.streams}):
+        _fail(
+            f"The catalog names no stream of this connector ({', '.join(unknown)}). Run discover "
+            f"and choose streams from its catalog, for example orders or customers_cart."
+        )
+        return False
+    log = AirbyteMessage(type=Type.LOG, log=AirbyteLogMessage(level=Level.WARN, message=(
+        f"The catalog names streams this connector does not have, which are not read: {', '.join(unknown)}."
+    )))
+    print(json.dumps(AirbyteMessageSerializer.dump(log)))
+    return True
 
 
 def run() -> None:
@@ -99,6 +124,8 @@ def run() -> None:
         except Exception as error:  # noqa: BLE001 - a protocol message, not a crash
             _fail(f"Could not read the {kind} file {path}: {error}")
             sys.exit(1)
+    if loaded["catalog"] is not None and not _catalog_streams_known(loaded["catalog"]):
+        sys.exit(1)
     try:
         built = source(loaded["config"], loaded["catalog"], loaded["state"] or [], config_path=files["config"])
     except Exception as error:  # noqa: BLE001 - a protocol message, not a crash

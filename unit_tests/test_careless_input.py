@@ -33,6 +33,15 @@ def test_a_record_whose_updated_at_is_no_timestamp_is_kept_wherever_it_sits(runt
     assert output.records[0].record.data["updated_at"] == "/Date(1704067260000-0500)/"
 
 
+def test_a_saved_state_of_another_shape_is_a_config_error_not_a_fresh_start(runtime):
+    with HttpMocker():  # nothing may be asked
+        output = runtime.read(config(), "orders", SyncMode.incremental,
+                              state=stream_state("orders", {"cursor": "2021-01-01"}), expecting_exception=True)
+    errors = [e.trace.error for e in output.errors if "is no state of this connector" in e.trace.error.message]
+    assert errors and errors[0].failure_type == FailureType.config_error, all_output(output)
+    assert "['cursor']" in errors[0].message and not output.records
+
+
 @pytest.mark.parametrize("value", ["yesterday", "2021-13-01T00:00:00Z", 1700000000])
 def test_a_saved_state_that_is_no_timestamp_is_a_config_error_naming_it(runtime, value):
     with HttpMocker():  # nothing may be asked

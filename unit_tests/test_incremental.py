@@ -69,8 +69,8 @@ def test_first_sync_reads_every_record_and_saves_the_latest_updated_at_in_utc(ru
 
 
 def test_every_state_shape_resumes_from_its_instant_inclusively(runtime, cart: Cart):
-    """State we write, state the earlier connector wrote (store-local time), the CDK's
-    concurrent form, and state in the future."""
+    """State we write, state the earlier connector wrote (store-local time) and the CDK's
+    concurrent form. (A state in the future is a config error: test_careless_input.py.)"""
     cart.regenerate(null_cursor_rate=0.3)
     # ours, {"updated_at": "<UTC Z>"}: from the updated_at of an order in the middle.
     orders = sorted((r for r in cart.records("orders") if r["updated_at"]), key=lambda r: utc(r["updated_at"]))
@@ -94,12 +94,11 @@ def test_every_state_shape_resumes_from_its_instant_inclusively(runtime, cart: C
         .with_stream_state("orders", {"updated_at": ours})
         .with_stream_state("customers_cart", {"updated_at": earlier})
         .with_stream_state("products", concurrent)
-        .with_stream_state("addresses", {"updated_at": "2999-01-01T00:00:00.000000Z"})
         .build()
     )
 
     output = runtime.read(
-        cart.token_config(), ["orders", "customers_cart", "products", "addresses"], INCREMENTAL, state
+        cart.token_config(), ["orders", "customers_cart", "products"], INCREMENTAL, state
     )
 
     assert not output.errors
@@ -116,8 +115,6 @@ def test_every_state_shape_resumes_from_its_instant_inclusively(runtime, cart: C
     assert set(emitted_ids(output, "products")) == updated_since(products, concurrent_end)
     assert lower_bounds(cart.requests("products"))[0].startswith(f"gte:{concurrent_end} AND lte:")
     assert states(output, "products")[-1] == {"updated_at": cart.latest_updated_at("products")}
-    # in the future: nothing to read, not even a request.
-    assert emitted_ids(output, "addresses") == [] and cart.requests("addresses") == []
 
 
 def test_pages_advance_the_lower_bound_so_a_record_updated_mid_sync_pushes_no_other_out_of_reach(

@@ -191,6 +191,8 @@ COMMANDS = {
     "spec": ["spec"],
     "config not json": ["check", "--config", "not-json.json"],
     "catalog not json": ["read", "--config", "config.json", "--catalog", "not-json.json"],
+    "state not state": ["read", "--config", "config.json", "--catalog", "catalog.json", "--state", "not-state.json"],
+    "unknown streams only": ["read", "--config", "config.json", "--catalog", "unknown.json"],
 }
 
 
@@ -199,6 +201,11 @@ def cli_runs(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Tuple[int, L
     folder = tmp_path_factory.mktemp("cli")
     (folder / "not-json.json").write_text("{not json")
     (folder / "config.json").write_text(json.dumps(config()))
+    (folder / "catalog.json").write_text(json.dumps(CATALOG))
+    (folder / "not-state.json").write_text(json.dumps({"orders": {"updated_at": "2021-01-01T00:00:00Z"}}))
+    unknown = json.loads(json.dumps(CATALOG))
+    unknown["streams"][0]["stream"]["name"] = "order"
+    (folder / "unknown.json").write_text(json.dumps(unknown))
     env = {key: value for key, value in os.environ.items() if key != "AIRBYTE_ENABLE_UNSAFE_CODE"}
     started = {
         name: subprocess.Popen(
@@ -228,6 +235,8 @@ def test_cli_spec_prints_the_manifest_spec(cli_runs):
     [
         ("config not json", "Could not read the config file not-json.json"),
         ("catalog not json", "Could not read the catalog file not-json.json"),
+        ("state not state", "Could not read the state file not-state.json"),
+        ("unknown streams only", "The catalog names no stream of this connector (order)."),
     ],
 )
 def test_cli_unreadable_file_is_a_trace_message_not_a_crash(cli_runs, case, expected):
