@@ -409,9 +409,15 @@ class RouterSignature(_SignsThePreparedRequest):
         user = str(credentials.get("user_name", "")).strip()
         request.headers["X-AC-PUB-Site-ID"] = str(credentials.get("site_id", "")).strip()
         request.headers["X-AC-PUB-User"] = user
-        request.headers["X-AC-PUB-Auth-Signature"] = router_signature(
+        signature = router_signature(
             str(credentials.get("user_secret", "")).strip(), request.method or "GET", request.path_url, user
         )
+        request.headers["X-AC-PUB-Auth-Signature"] = signature
+        if _LOGGER.isEnabledFor(logging.DEBUG):
+            # --debug logs each request's headers; a signature has no timestamp, so a logged one
+            # would let anyone replay its URL. Only then is it masked (each one costs every later
+            # log line a lookup).
+            add_to_secrets(signature)
         return request
 
 

@@ -108,13 +108,14 @@ class Runtime:
         mode: SyncMode = SyncMode.full_refresh,
         state: Optional[List[Any]] = None,
         expecting_exception: bool = False,
+        debug: bool = False,
     ) -> EntrypointOutput:
         builder = CatalogBuilder()
         for name in [streams] if isinstance(streams, str) else streams:
             builder = builder.with_stream(name, mode)
         catalog = builder.build()
         source = self.source(cfg, catalog, state)
-        return read(source, self.config(cfg), catalog, state or [], expecting_exception=expecting_exception)
+        return read(source, self.config(cfg), catalog, state or [], expecting_exception=expecting_exception, debug=debug)
 
     def check(self, cfg: Mapping[str, Any]) -> EntrypointOutput:
         """`check` as the entry point runs it (the CDK's test kit has no helper for it)."""

@@ -1,11 +1,14 @@
 """Credentials stay with the store: redirects are refused, and credentials never show in output."""
 
+import io
 import json
+import logging
 from typing import Any, Dict, List
 
 import pytest
 
 from airbyte_cdk.models import FailureType, SyncMode
+from airbyte_cdk.logger import AirbyteLogFormatter
 from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest, HttpResponse
 
 from unit_tests.conftest import ROUTER_CONFIG, TOKEN, all_output, config
@@ -54,6 +57,35 @@ def test_the_router_refuses_a_redirect_too(runtime):
     assert len(seen) == 1
     assert "never follows a redirect" in all_output(output)
     assert ROUTER_CONFIG["credentials"]["user_secret"] not in all_output(output)
+
+
+def test_debug_output_shows_no_credential_and_no_router_signature(runtime):
+    """--debug logs every request's headers. The router's signature has no timestamp: a logged
+    one would let anyone replay its URL, so it is masked like the credentials."""
+    from unit_tests.conftest import components
+
+    page = {"total_count": 1, "orders": [{"id": 1, "updated_at": "2021-07-01T08:00:00Z"}]}
+    debug_lines = io.StringIO()  # what --debug prints: the test kit keeps INFO and above only
+    handler = logging.StreamHandler(debug_lines)
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(AirbyteLogFormatter())
+    logging.getLogger("").addHandler(handler)
+    try:
+        with HttpMocker() as http:
+            http.get(HttpRequest("https://public.americommerce.com/api/v1/orders", query_params=FIRST_PAGE),
+                     HttpResponse(json.dumps(page)))
+            output = runtime.read(config(ROUTER_CONFIG), "orders", SyncMode.incremental, debug=True)
+    finally:
+        logging.getLogger("").removeHandler(handler)
+    shown = all_output(output) + debug_lines.getvalue()
+    assert "Making outbound API request" in shown, "the test needs the debug log of the request"
+    assert [m.record.data["id"] for m in output.records] == [1]
+    credentials = ROUTER_CONFIG["credentials"]
+    signature = components().router_signature(
+        credentials["user_secret"], "GET", "/api/v1/orders?page=1&sort=updated_at&count=1000", credentials["user_name"]
+    )
+    for secret in (signature, credentials["user_secret"], credentials["site_id"], credentials["user_name"]):
+        assert secret not in shown
 
 
 @pytest.mark.parametrize("field, value", [("access_token", "tok\nen"), ("access_token", "tök"), ("site_id", "42\r\n42")])
