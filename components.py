@@ -908,6 +908,19 @@ class UpdatedAtWalk(PaginationStrategy):
     ) -> Optional[Mapping[str, Any]]:
         current = last_page_token_value or {}
         token = self._next(response, current, stream_slice or {})
+        seen = _ids_of_page(response, self._record_key)
+        if token is not None and seen and seen == current.get("after_page") and int(current.get("page", 1)) > 1:
+            # Stepping pages (through records without updated_at): the next page number holding
+            # the same ids means the store ignores the page asked for. (Moving the lower bound may
+            # rightly show a page again once: the walk then reads that moment by id.)
+            raise traced(
+                f"Cart.com answered {response.url.split('?')[0]} with the same records again "
+                f"(ids {seen}): paging does not advance, so the stream stops rather than read the "
+                f"same records forever."
+            )
+        if token is not None:
+            token = {**token, "after_page": seen}
+            current = {**current, "after_page": seen}
         if token is not None and token == current:
             # The same request again would get the same page again: fail rather than loop.
             raise traced(
@@ -966,6 +979,13 @@ def _check_filter_kept(response: requests.Response, record_key: str, since: Opti
                     f"same records again."
                 )
             return
+
+
+def _ids_of_page(response: requests.Response, record_key: str) -> str:
+    records = page_body(response).get(record_key) or []
+    first, last = (records[0], records[-1]) if records else ({}, {})
+    ids = [r.get("id") if isinstance(r, dict) else None for r in (first, last)]
+    return f"{len(records)}:{ids[0]}-{ids[1]}" if records else ""
 
 
 def _window(since: str, end: Optional[str]) -> MutableMapping[str, Any]:

@@ -144,6 +144,23 @@ def test_a_store_that_ignores_the_updated_at_filter_stops_the_stream_after_one_r
     assert messages and all("paging does not advance" in m for m in messages), messages
 
 
+def test_a_store_that_ignores_the_page_number_stops_the_stream_after_one_repeated_page(runtime):
+    """Records without updated_at (Cart.com lists them first) are paged by page number; a store
+    that answers page 2 with page 1's records again stops the stream there."""
+    page = {
+        "total_count": 30, "next_page": "https://mystore.com/api/v1/orders?page=2",
+        "orders": [{"id": i, "updated_at": ""} for i in (1, 2, 3)],
+    }
+    orders = any_page_of("orders")
+    with HttpMocker() as http:
+        http.get(orders, HttpResponse(json.dumps(page)))
+        output = read(runtime, ["orders"])
+        http.assert_number_of_calls(orders, 2)
+    assert records_of(output, "orders") == [1, 2, 3, 1, 2, 3]
+    messages = error_messages(output)
+    assert messages and all("paging does not advance" in m for m in messages), messages
+
+
 def test_a_record_whose_updated_at_is_no_timestamp_is_emitted_wherever_it_sits_and_counted(runtime):
     dated = [{"id": i, "updated_at": "2021-02-01T00:00:00-05:00"} for i in (1, 3)]
     odd = {"id": 2, "updated_at": "/Date(1704067260000-0500)/"}
