@@ -26,7 +26,16 @@ from typing import Any, Iterable, List, Mapping, MutableMapping, Optional, Union
 import orjson
 import requests
 
-from airbyte_cdk.models import FailureType
+from airbyte_cdk.models import (
+    AirbyteMessage,
+    AirbyteStateBlob,
+    AirbyteStateMessage,
+    AirbyteStateType,
+    AirbyteStreamState,
+    FailureType,
+    StreamDescriptor,
+    Type,
+)
 from airbyte_cdk.sources.declarative.auth.declarative_authenticator import DeclarativeAuthenticator
 from airbyte_cdk.sources.declarative.extractors.dpath_extractor import DpathExtractor
 from airbyte_cdk.sources.declarative.extractors.record_filter import RecordFilter
@@ -38,6 +47,8 @@ from airbyte_cdk.sources.declarative.requesters.error_handlers.default_error_han
 from airbyte_cdk.sources.declarative.requesters.paginators.strategies.pagination_strategy import (
     PaginationStrategy,
 )
+from airbyte_cdk.sources.declarative.retrievers.retriever import Retriever
+from airbyte_cdk.sources.types import Record, StreamSlice
 from airbyte_cdk.sources.declarative.transformations.config_transformations.config_transformation import ConfigTransformation
 from airbyte_cdk.sources.declarative.transformations.transformation import RecordTransformation
 from airbyte_cdk.sources.declarative.validators.validation_strategy import ValidationStrategy
@@ -208,10 +219,18 @@ class StateToUtc(StateMigration):
     config: Mapping[str, Any]
     parameters: InitVar[Mapping[str, Any]]
     cursor_field: str = "updated_at"
+    declarative_stream: Any = None  # the stream's model, which the CDK passes to state migrations
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self._stream = getattr(self.declarative_stream, "name", None) or parameters.get("name", "")
 
     def should_migrate(self, stream_state: Mapping[str, Any]) -> bool:
         if not isinstance(stream_state, Mapping):
             return False
+        if is_timestamp(stream_state.get(self.cursor_field)):
+            _progress(self.config, self._stream).state_value = to_utc(stream_state[self.cursor_field])
+        if AFTER_ID in stream_state:
+            return True
         if self.cursor_field not in stream_state:
             # The CDK's concurrent form, the platform's own markers, or no state: read as they are.
             # Anything else is no state this connector or the earlier one wrote.
@@ -243,7 +262,18 @@ class StateToUtc(StateMigration):
                 f'{{"{self.cursor_field}": "2021-01-01T00:00:00.000000Z"}}.'
             )
         # A few minutes ahead is a clock skew: reading from now reads more, never less.
-        return {**stream_state, self.cursor_field: min(to_utc(value), now)}
+        migrated = {**stream_state, self.cursor_field: min(to_utc(value), now)}
+        after_id = migrated.pop(AFTER_ID, None)
+        if after_id is not None:
+            # Saved inside a run of equal timestamps: the CDK keeps only updated_at, and this
+            # stream's first window goes on by id from there (see PageCheckpoints).
+            if not isinstance(after_id, int) or isinstance(after_id, bool):
+                raise config_error(
+                    f"The saved state holds {AFTER_ID} {after_id!r}, which is no record id. Reset the "
+                    f"stream, or remove {AFTER_ID} from the state (the read then starts at updated_at)."
+                )
+            _progress(self.config, self._stream).tie = (migrated[self.cursor_field], after_id)
+        return migrated
 
 
 # ---------------------------------------------------------------------------------------------
@@ -892,7 +922,9 @@ class UpdatedAtWalk(PaginationStrategy):
 
     @property
     def initial_token(self) -> Optional[Any]:
-        return None
+        # Set by PageCheckpoints for a window that starts inside a run of equal timestamps.
+        token, _PAGE.resume = getattr(_PAGE, "resume", None), None
+        return token
 
     def get_page_size(self) -> Optional[int]:
         return self._size
@@ -928,6 +960,10 @@ class UpdatedAtWalk(PaginationStrategy):
                 f"(filter {current.get('updated_at')!r}, id {current.get('id', '-')!r}): paging "
                 f"does not advance, so the stream stops rather than read the same records forever."
             )
+        checkpoint = _checkpoint_of(token)
+        read_up_to = getattr(_PAGE, "read_up_to", None)
+        if checkpoint is not None and read_up_to is not None:
+            read_up_to(checkpoint)  # the page is read: said before the next request goes out
         return token
 
     def _next(
@@ -954,6 +990,8 @@ class UpdatedAtWalk(PaginationStrategy):
             token = dict(current) if current else {"unfiltered": True, "updated_at": "", "sort": "updated_at"}
             token["page"] = int(token.get("page", 1)) + 1
             return token
+        if window_end and last_value > to_utc(window_end):
+            return None  # pages are sorted: every record of the window up to its end was on this one
         if unfiltered:
             return _window(max(last_value, to_utc(window_start)), window_end)
         if since and last_value <= to_utc(since):
@@ -1005,6 +1043,174 @@ def _tie(since: str, until: str, after_id: Any) -> MutableMapping[str, Any]:
 def _plus_one_microsecond(value: str) -> str:
     moment = datetime.datetime.strptime(to_utc(value), UTC_FORMAT)
     return (moment + datetime.timedelta(microseconds=1)).isoformat(timespec="microseconds") + "Z"
+
+
+# ---------------------------------------------------------------------------------------------
+# State after every page
+# ---------------------------------------------------------------------------------------------
+
+AFTER_ID = "after_id"  # in state: of the records updated at exactly `updated_at`, ids up to this were read
+_PAGE = threading.local()  # per worker thread (one window at a time): the walk's position
+
+
+def _checkpoint_of(token: Optional[Mapping[str, Any]]) -> Optional[Mapping[str, Any]]:
+    """Where a resumed sync may start, given the next request's token: everything before it has
+    been emitted. Pages stepped by number (records without updated_at) have no such point."""
+    if not token or token.get("unfiltered") or not token.get("since"):
+        return None
+    after = str(token.get("id", ""))
+    if token.get("tie_until") and after.startswith("gt:") and after[3:].isdigit():
+        return {"updated_at": token["since"], AFTER_ID: int(after[3:])}
+    return {"updated_at": token["since"]}
+
+
+class _StreamProgress:
+    """What one stream's windows have done in this sync: where it started, which windows are
+    read whole, and a position inside a run of equal timestamps to resume from."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = config
+        self.state_value: Optional[str] = None  # the saved state's updated_at, in UTC
+        self.tie: "Optional[tuple[str, int]]" = None
+        self._read: "List[tuple[str, str]]" = []
+        self._lock = threading.Lock()
+
+    def resume_token(self, start: Any) -> Optional[Mapping[str, Any]]:
+        with self._lock:
+            if self.tie is None or self.tie[0] != start:
+                return None
+            (since, after_id), self.tie = self.tie, None
+        return _tie(since, _plus_one_microsecond(since), after_id)
+
+    def read_whole(self, start: Any, end: Any) -> None:
+        with self._lock:
+            self._read.append((str(start), str(end)))
+
+    def everything_read_before(self, start: Any) -> bool:
+        """True when the sync's first window starts here, or every window before this one has been
+        read whole: only then does a position in this window say what all earlier ones hold."""
+        first = max(filter(None, [to_utc(self.config.get("start_date")), self.state_value]), default="")
+        reached = first
+        with self._lock:
+            for begin, end in sorted(self._read):
+                if begin <= reached:
+                    reached = max(reached, end)
+        return str(start) <= reached
+
+
+_PROGRESS: "dict[str, _StreamProgress]" = {}
+_PROGRESS_LOCK = threading.Lock()
+
+
+def _progress(config: Mapping[str, Any], stream: str) -> _StreamProgress:
+    """The stream's progress in the sync that runs with this config (one per stream name: a new
+    config, the next sync or another Builder test, starts afresh)."""
+    with _PROGRESS_LOCK:
+        progress = _PROGRESS.get(stream)
+        if progress is None or progress.config is not config:
+            progress = _PROGRESS[stream] = _StreamProgress(config)
+        return progress
+
+
+class _ReadUpTo:
+    """The part of a window read so far, as the partition the CDK's cursor closes."""
+
+    def __init__(self, window: Any) -> None:
+        self._window = window
+
+    def to_slice(self) -> Any:
+        return self._window
+
+
+@dataclass
+class PageCheckpoints(Retriever):
+    """The stock retriever of an incremental stream (built by the CDK as usual, from the
+    `retriever` definition inside), saving state after every page.
+
+    Why custom: the CDK saves state only when a partition (a stream's whole window) is read,
+    so a sync killed mid-stream starts the stream over. Pages come in ascending `updated_at`, so
+    after each one the window is read up to the next request's lower bound: UpdatedAtWalk says
+    so before that request goes out, and this tells the stream's cursor through its public
+    interface (`observe`, `close_partition`) that the window's part up to there is read. The
+    cursor then saves state as it does for a window, in order with the records, and keeps it if
+    the stream later fails; with windows in parallel it saves nothing past an unfinished earlier
+    window. Inside a run of equal timestamps read by id the cursor cannot say how far the run
+    was read, so this passes on its own STATE message with `after_id` (the CDK writes messages
+    a retriever yields in order with its records) when the next page arrives or the stream
+    fails; the state migration reads it back.
+    """
+
+    retriever: Retriever
+    config: Mapping[str, Any]
+    parameters: InitVar[Mapping[str, Any]]
+    name: str = ""
+    cursor: Any = None  # the stream's concurrent cursor, which the CDK passes to its retriever
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self._stream = self.name or parameters.get("name", "")
+        field = getattr(self.cursor, "cursor_field", None)
+        self._cursor_field = getattr(field, "cursor_field_key", "updated_at")
+
+    def read_records(self, records_schema: Mapping[str, Any], stream_slice: Optional[Any] = None) -> Iterable[Any]:
+        progress = _progress(self.config, self._stream)
+        window = stream_slice if stream_slice is not None else {}
+        start, end = to_utc(window.get("start_time")), to_utc(window.get("end_time"))
+        _PAGE.in_tie, _PAGE.resume = None, progress.resume_token(start)
+        _PAGE.read_up_to = lambda checkpoint: self._read_up_to(window, start, checkpoint, progress)
+        try:
+            for item in self.retriever.read_records(records_schema, stream_slice):
+                if _PAGE.in_tie is not None:
+                    checkpoint, _PAGE.in_tie = _PAGE.in_tie, None
+                    yield self._state(checkpoint)
+                yield item
+        except Exception:
+            checkpoint, _PAGE.in_tie = _PAGE.in_tie, None  # the page before the failed one is read
+            if checkpoint is not None:
+                yield self._state(checkpoint)
+            raise
+        finally:
+            _PAGE.read_up_to = None
+        _PAGE.in_tie = None
+        progress.read_whole(start, end)
+
+    def _read_up_to(self, window: Any, start: Any, checkpoint: Mapping[str, Any], progress: "_StreamProgress") -> None:
+        if AFTER_ID in checkpoint:
+            # Saved by this class only where every earlier window is read whole (the cursor's
+            # own state for such a window would stop at the earliest unfinished one).
+            _PAGE.in_tie = checkpoint if progress.everything_read_before(start) else None
+            return
+        _PAGE.in_tie = None
+        read_up_to = checkpoint["updated_at"]
+        if self.cursor is None or not start or not read_up_to or read_up_to <= start:
+            return
+        part = StreamSlice(
+            partition=getattr(window, "partition", None) or {},
+            cursor_slice={"start_time": window["start_time"], "end_time": read_up_to},
+        )
+        self.cursor.observe(Record(data={self._cursor_field: read_up_to}, stream_name=self._stream, associated_slice=part))
+        self.cursor.close_partition(_ReadUpTo(part))
+
+    def _state(self, checkpoint: Mapping[str, Any]) -> AirbyteMessage:
+        return AirbyteMessage(
+            type=Type.STATE,
+            state=AirbyteStateMessage(
+                type=AirbyteStateType.STREAM,
+                stream=AirbyteStreamState(
+                    stream_descriptor=StreamDescriptor(name=self._stream), stream_state=AirbyteStateBlob(**checkpoint)
+                ),
+            ),
+        )
+
+    def stream_slices(self) -> Iterable[Optional[Any]]:
+        return self.retriever.stream_slices()
+
+    @property
+    def state(self) -> Any:
+        return self.retriever.state
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        self.retriever.state = value
 
 
 @dataclass
