@@ -221,3 +221,20 @@ def test_the_builder_keeps_the_token_out_of_a_config_error(runtimes: Runtimes, s
                             "YYYY-MM-DDTHH:MM:SSZ (for example 2021-01-01T00:00:00Z) or YYYY-MM-DD."), message
     # The Builder writes the config into this message; ConfigField masks credentials first.
     assert store.token not in message
+
+
+def test_a_builder_test_read_pages_and_saves_state_with_the_page_checkpoints(runtimes: Runtimes, store: Sandbox):
+    """The Connector Builder's test read of orders (15 orders, pages of 4) through PageCheckpoints:
+    the records come page by page as before, and the slice shows the state after its last page.
+    (The Builder keeps only the latest state of a slice, so the states saved after the earlier
+    pages, which the CLI and the runner print, are not listed there.)"""
+    runs = runtimes.run_all({"builder": runtimes.builder(token_config(store, page_size=4), "orders")})
+    answers = [m for m in runs["builder"].messages if m["type"] == "RECORD"]
+    assert answers, runs["builder"].stdout[-3000:]
+    data = answers[0]["record"]["data"]
+    pages = [page["records"] for slice_ in data["slices"] for page in slice_["pages"]]
+    assert [len(records) for records in pages][:4] == [4, 4, 4, 4], [len(records) for records in pages]
+    records = [record for records in pages for record in records]
+    assert sorted({record["id"] for record in records}) == sorted(sandbox_ids(store, "orders"))
+    states = [state["stream"]["stream_state"] for slice_ in data["slices"] for state in slice_["state"]]
+    assert states[-1] == {"updated_at": max(record["updated_at"] for record in records)}, states
