@@ -1156,7 +1156,7 @@ class PageCheckpoints(Retriever):
         window = stream_slice if stream_slice is not None else {}
         start, end = to_utc(window.get("start_time")), to_utc(window.get("end_time"))
         _PAGE.in_tie, _PAGE.resume = None, progress.resume_token(start)
-        _PAGE.read_up_to = lambda checkpoint: self._read_up_to(window, start, checkpoint, progress)
+        _PAGE.read_up_to = mine = lambda checkpoint: self._read_up_to(window, start, checkpoint, progress)
         try:
             for item in self.retriever.read_records(records_schema, stream_slice):
                 if _PAGE.in_tie is not None:
@@ -1169,7 +1169,8 @@ class PageCheckpoints(Retriever):
                 yield self._state(checkpoint)
             raise
         finally:
-            _PAGE.read_up_to = None
+            if getattr(_PAGE, "read_up_to", None) is mine:  # a read left unfinished may end later
+                _PAGE.read_up_to = None
         _PAGE.in_tie = None
         progress.read_whole(start, end)
 
