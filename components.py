@@ -758,7 +758,7 @@ class ParsedOnceErrorHandler(DefaultErrorHandler):
                     response_action=ResponseAction.FAIL,
                     failure_type=FailureType.transient_error,
                     error_message=(
-                        f"Cart.com has answered no request successfully for {down_for / 60:.0f} minutes "
+                        f"Cart.com has answered no request successfully for {_duration(down_for)} "
                         f"(last: {resolution.error_message or response_or_exception}). The sync stops "
                         f"here instead of retrying every stream; the state saved so far is kept, so the "
                         f"next attempt goes on from there. max_retry_seconds sets how long to retry."
@@ -784,6 +784,10 @@ def _refused_every_check_scope(config: Mapping[str, Any], scope: str) -> List[st
         entry = _CHECK_REFUSALS[id(config)] = (config, set())
     entry[1].add(scope)
     return sorted(entry[1]) if entry[1] >= set(scopes) else []
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} seconds" if seconds < 120 else f"{seconds / 60:.0f} minutes"
 
 
 def _whole_seconds(value: Any, default: int) -> int:

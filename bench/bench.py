@@ -5,6 +5,7 @@
     make bench BENCH_ARGS="--torture"       # also the fault torture (our connector only)
     make bench BENCH_ARGS="--no-million"    # skip the one-million-orders run (about 4 minutes)
     .venv/bin/python bench/bench.py --only zero,rate   # some parts only; --help lists them
+    .venv/bin/python bench/bench.py --only resume      # kill at 2/3 and resume, both connectors (~1 min)
 
 Both connectors run as subprocesses (`source-cart read`, full refresh of the earlier connector's
 seven streams) against the bundled sandbox (cart_sandbox, subprocess mode), seeded identically
@@ -72,6 +73,11 @@ LATENCY_MS = 500
 LATENCY_TUNED = {"window_in_days": 365, "concurrency": 8}
 DATA_MILLION = dict(size="small", orders=1_000_000, customers=1000, products=200)
 DATA_TORTURE = dict(size="medium", orders=40_000, customers=10_000, products=1_600)  # ~200k
+# Kill and resume: an incremental first sync of orders, SIGKILLed at two thirds, resumed from the
+# last STATE it printed. No blank updated_at and no built-in bulk import, so every order has a
+# place in the updated_at order and "read again" counts exactly what a resume repeats.
+DATA_RESUME = dict(size="small", orders=30_000, null_cursor_rate=0.0, bulk=False)
+RESUME_KILL_AT = 20_000
 TORTURE_FAULTS = dict(rate=0.10, seed=11,
                       kinds=["500", "502", "503", "html_200", "html_502", "truncated", "cut_json", "drop"])
 
@@ -156,6 +162,7 @@ class Run:
         self.records: dict[str, int] = {}
         self.ids: dict[str, set] = {}
         self.states: dict[str, dict] = {}  # last STATE message per stream
+        self.state_counts: dict[str, int] = {}  # STATE messages per stream
         self.errors: list[str] = []
         self.warnings: list[str] = []
         self.stats: dict = {}
@@ -317,6 +324,7 @@ def parse_output(run: Run, out_path: Path, keep_ids: bool) -> None:
                 st = msg["state"]
                 desc = (st.get("stream") or {}).get("stream_descriptor") or {}
                 run.states[desc.get("name", "?")] = st
+                run.state_counts[desc.get("name", "?")] = run.state_counts.get(desc.get("name", "?"), 0) + 1
             elif kind == "TRACE" and (msg["trace"].get("type") == "ERROR"):
                 err = msg["trace"].get("error") or {}
                 run.errors.append(str(err.get("message"))[:400])
@@ -686,6 +694,56 @@ def scenario_torture(ours: Path, work: Path, kill_fraction: float = 0.5) -> dict
         sb.stop()
 
 
+def scenario_resume(exes: dict, work: Path, earlier_problem: str | None) -> dict:
+    """Each connector: an uninterrupted incremental first sync of 30,000 orders (its requests and
+    STATE messages), then the same sync SIGKILLed once 20,000 records are out, then a sync
+    resumed from the last STATE the killed one printed. "Read again" is the orders both the
+    killed and the resumed sync emitted; "missing" those neither did."""
+    sb = start_sandbox(DATA_RESUME)
+    try:
+        everything = {r["id"] for r in sb.control.records("orders", fields=["id"])}
+        n = len(everything)
+        res: dict[str, Any] = {"dataset": {**DATA_RESUME, "seed": SEED, "orders": n, "kill_at": RESUME_KILL_AT,
+                                           "min_requests": ceil_div(n, PAGE_SIZE_ASKED)}}
+        for name in ("ours", "earlier"):
+            exe = exes.get(name)
+            if exe is None:
+                res[name] = {"not_run": earlier_problem or "no executable"}
+                log(f"resume: {name} not run: {res[name]['not_run']}")
+                continue
+            cfg = router_config(sb)
+            folder = work / f"resume-{name}"
+            cat = configured_catalog(discover(exe, sb, cfg, folder), ["orders"], incremental=True)
+            log(f"resume: {name} uninterrupted incremental first sync of {n:,} orders")
+            full = run_read(name, exe, folder / "full", sb, cfg, cat, keep_ids=True, timeout=1800)
+            log(f"resume: {name} the same sync, SIGKILLed after {RESUME_KILL_AT:,} records")
+            killed = run_read(name, exe, folder / "killed", sb, cfg, cat, kill_after_records=RESUME_KILL_AT,
+                              keep_ids=True, timeout=1800)
+            saved = killed.states.get("orders")
+            resumed = run_read(name, exe, folder / "resumed", sb, cfg, cat, state=[saved] if saved else None,
+                               keep_ids=True, timeout=1800)
+            before, after = killed.ids.get("orders", set()), resumed.ids.get("orders", set())
+            entry = {
+                "full": {**full.summary(), "states": full.state_counts.get("orders", 0),
+                         "missing": len(everything - full.ids.get("orders", set()))},
+                "killed": {**killed.summary(), "states": killed.state_counts.get("orders", 0),
+                           "last_state": (saved or {}).get("stream", {}).get("stream_state")},
+                "resumed": resumed.summary(),
+                "read_again": len(before & after),
+                "missing": len(everything - before - after),
+                "resumed_exit_code": resumed.exit_code,
+            }
+            log(f"  {name}: uninterrupted {full.total_records:,} records, {full.stats.get('requests_total')} requests, "
+                f"{entry['full']['states']} STATE messages; killed={killed.killed} after {killed.total_records:,} "
+                f"records, last state {entry['killed']['last_state']}; resumed {resumed.total_records:,} records "
+                f"(exit {resumed.exit_code}), read again {entry['read_again']:,}, missing {entry['missing']:,}"
+                + (f", errors {resumed.errors[:2]}" if resumed.errors else ""))
+            res[name] = entry
+        return res
+    finally:
+        sb.stop()
+
+
 # ------------------------------------------------------------------------------------------------
 # report
 
@@ -797,6 +855,33 @@ def table(results: dict) -> str:
             f"{kr['missing']} ({kr['missing_null_cursor']}/{kr['missing_other']})", None, None, "0", kr["ok"])
         row("kill+resume: records before kill / re-read", f"{kr['killed_after_records']:,} / {kr['re_read_records']:,}",
             None, None)
+    rs = results.get("resume")
+    if rs:
+        d = rs["dataset"]
+        o, e = rs.get("ours", {}), rs.get("earlier", {})
+        row(f"[kill and resume] {d['orders']:,} orders (none with a blank updated_at), incremental first sync "
+            f"SIGKILLed after {d['kill_at']:,} records, resumed from its last STATE", None, None, None)
+
+        def of(entry: dict, *path: str) -> Any:
+            if "not_run" in entry:
+                return "not run"
+            for key in path:
+                entry = (entry or {}).get(key)
+            return entry
+
+        row(f"records read again after a kill at 2/3 of {d['orders']:,}", of(o, "read_again"), of(e, "read_again"),
+            None, "ours <= 1000", None if not isinstance(of(o, "read_again"), int) else o["read_again"] <= 1000)
+        row("  missing after the resume", of(o, "missing"), of(e, "missing"), None, "0",
+            None if not isinstance(of(o, "missing"), int) else o["missing"] == 0)
+        row("  records printed before the kill", of(o, "killed", "records"), of(e, "killed", "records"), None)
+        row("  resumed sync: records, exit code",
+            f"{fmt(of(o, 'resumed', 'records'))}, {of(o, 'resumed_exit_code')}" if "not_run" not in o else "not run",
+            f"{fmt(of(e, 'resumed', 'records'))}, {of(e, 'resumed_exit_code')}" if "not_run" not in e else "not run", None)
+        row(f"requests, uninterrupted first sync of orders (least: {d['min_requests']} pages)",
+            of(o, "full", "requests"), of(e, "full", "requests"), None)
+        row("  STATE messages of orders in it", of(o, "full", "states"), of(e, "full", "states"), None)
+        row("  missing in it", of(o, "full", "missing"), of(e, "full", "missing"), None)
+
     def is_header(r):
         return r[0].startswith("[") and r[1] == "-" and r[2] == "-"
 
@@ -838,8 +923,10 @@ def main() -> int:
                     help="our peak memory at one million orders (on by default, about 4 minutes)")
     ap.add_argument("--no-million", dest="million", action="store_false", help="skip the million-orders run")
     ap.add_argument("--torture", action="store_true", help="also the fault torture (our connector only)")
+    ap.add_argument("--resume", action="store_true",
+                    help="also kill and resume: both connectors' first sync of 30,000 orders SIGKILLed at two thirds")
     ap.add_argument("--reps", type=int, default=3, help="zero-latency runs per connector (best kept)")
-    ap.add_argument("--only", default="", help="comma-separated parts: token,zero,rate,latency,million,torture")
+    ap.add_argument("--only", default="", help="comma-separated parts: token,zero,rate,latency,million,torture,resume")
     ap.add_argument("--ours-venv", default=str(ROOT / ".venv"), help="virtualenv of this connector (default .venv)")
     ap.add_argument("--old-venv", default=str(OLD_VENV_DEFAULT), help="virtualenv of the earlier connector")
     ap.add_argument("--output", default=str(OUT_DIR / "latest.json"))
@@ -850,6 +937,8 @@ def main() -> int:
         parts.append("million")
     if args.torture:
         parts.append("torture")
+    if args.resume:
+        parts.append("resume")
     if args.only:
         parts = [p.strip() for p in args.only.split(",") if p.strip()]
 
@@ -858,6 +947,14 @@ def main() -> int:
         raise SystemExit(f"{ours} not found: run `make install` first")
     needs_old = any(p in parts for p in ("token", "zero", "rate", "latency"))
     old = ensure_old_venv(Path(args.old_venv).resolve()) if needs_old else None
+    old_problem = None
+    if "resume" in parts and old is None:
+        # Kill and resume still measures ours when the earlier connector cannot be installed
+        # (no package index reachable, say): its column then says "not run", and why.
+        try:
+            old = ensure_old_venv(Path(args.old_venv).resolve())
+        except (SystemExit, Exception) as exc:  # noqa: BLE001 - any failure to install means "not run"
+            old_problem = f"the earlier connector could not be installed ({exc})"
     exes = {"ours": ours, "earlier": old}
 
     OUT_DIR.mkdir(parents=True, exist_ok=True)
@@ -885,6 +982,7 @@ def main() -> int:
         "latency": ("latency", lambda: scenario_latency(exes, work)),
         "million": ("million", lambda: scenario_million(ours, work)),
         "torture": ("torture", lambda: scenario_torture(ours, work)),
+        "resume": ("resume", lambda: scenario_resume(exes, work, old_problem)),
     }
     for part in parts:
         key, fn = steps[part]
@@ -915,6 +1013,8 @@ def main() -> int:
     print(text)
     print()
     print(f"JSON: {output.relative_to(ROOT) if output.is_relative_to(ROOT) else output}")
+    if "resume" in results and "not_run" in results["resume"].get("earlier", {}):
+        print("Kill and resume, earlier connector not run: " + results["resume"]["earlier"]["not_run"] + ".")
     if "torture" in results and not results["torture"].get("ok"):
         print("TORTURE FAILED: records were lost (see the table and the JSON).")
         return 1
