@@ -223,6 +223,7 @@ class StateToUtc(StateMigration):
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         self._stream = getattr(self.declarative_stream, "name", None) or parameters.get("name", "")
+        _progress(self.config, self._stream, new_sync=True)
 
     def should_migrate(self, stream_state: Mapping[str, Any]) -> bool:
         if not isinstance(stream_state, Mapping):
@@ -1078,6 +1079,7 @@ class _StreamProgress:
         self.tie: "Optional[tuple[str, int]]" = None
         self._read: "List[tuple[str, str]]" = []
         self._lock = threading.Lock()
+        self.reading = False  # set once a window is read: a stream built after that is another sync
 
     def resume_token(self, start: Any) -> Optional[Mapping[str, Any]]:
         with self._lock:
@@ -1106,12 +1108,13 @@ _PROGRESS: "dict[str, _StreamProgress]" = {}
 _PROGRESS_LOCK = threading.Lock()
 
 
-def _progress(config: Mapping[str, Any], stream: str) -> _StreamProgress:
-    """The stream's progress in the sync that runs with this config (one per stream name: a new
-    config, the next sync or another Builder test, starts afresh)."""
+def _progress(config: Mapping[str, Any], stream: str, new_sync: bool = False) -> _StreamProgress:
+    """The stream's progress in the sync that runs with this config (one per stream name). A new
+    config starts afresh, and so does a stream built (`new_sync`) once reading has begun: the
+    CDK builds the streams more than once before a read, never during it."""
     with _PROGRESS_LOCK:
         progress = _PROGRESS.get(stream)
-        if progress is None or progress.config is not config:
+        if progress is None or progress.config is not config or (new_sync and progress.reading):
             progress = _PROGRESS[stream] = _StreamProgress(config)
         return progress
 
@@ -1157,6 +1160,7 @@ class PageCheckpoints(Retriever):
 
     def read_records(self, records_schema: Mapping[str, Any], stream_slice: Optional[Any] = None) -> Iterable[Any]:
         progress = _progress(self.config, self._stream)
+        progress.reading = True
         window = stream_slice if stream_slice is not None else {}
         start, end = to_utc(window.get("start_time")), to_utc(window.get("end_time"))
         _PAGE.in_tie, _PAGE.resume = None, progress.resume_token(start)
