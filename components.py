@@ -927,7 +927,8 @@ class UpdatedAtWalk(PaginationStrategy):
 
     @property
     def initial_token(self) -> Optional[Any]:
-        # Set by PageCheckpoints for a window that starts inside a run of equal timestamps.
+        # Set by PageCheckpoints for a window that starts inside a run of equal timestamps, and
+        # taken by the first read of it (a second one reads the run from its start: more, not less).
         token, _PAGE.resume = getattr(_PAGE, "resume", None), None
         return token
 
@@ -1046,15 +1047,24 @@ def _tie(since: str, until: str, after_id: Any) -> MutableMapping[str, Any]:
 
 
 def _plus_one_microsecond(value: str) -> str:
+    return _plus(value, datetime.timedelta(microseconds=1))
+
+
+def _plus(value: str, delta: datetime.timedelta) -> str:
     moment = datetime.datetime.strptime(to_utc(value), UTC_FORMAT)
-    return (moment + datetime.timedelta(microseconds=1)).isoformat(timespec="microseconds") + "Z"
+    return (moment + delta).isoformat(timespec="microseconds") + "Z"
+
+
+# The CDK's datetime state converter joins two read intervals when the second starts within its
+# granularity of the first's end; with the manifest's zero granularity it falls back to 1 ms.
+_CURSOR_MERGE_GAP = datetime.timedelta(milliseconds=1)
 
 
 # ---------------------------------------------------------------------------------------------
 # State after every page
 # ---------------------------------------------------------------------------------------------
 
-AFTER_ID = "after_id"  # in state: of the records updated at exactly `updated_at`, ids up to this were read
+AFTER_ID = "after_id"  # in state: every record before `updated_at`, and those at it with ids up to this, were emitted
 _PAGE = threading.local()  # per worker thread (one window at a time): the walk's position
 
 
@@ -1141,7 +1151,8 @@ class PageCheckpoints(Retriever):
     interface (`observe`, `close_partition`) that the window's part up to there is read. The
     cursor then saves state as it does for a window, in order with the records, and keeps it if
     the stream later fails; with windows in parallel it saves nothing past an unfinished earlier
-    window. Inside a run of equal timestamps read by id the cursor cannot say how far the run
+    window (a part ending in a window's last millisecond is not told: the cursor would join it
+    to the next window). Inside a run of equal timestamps read by id the cursor cannot say how far the run
     was read, so this passes on its own STATE message with `after_id` (the CDK writes messages
     a retriever yields in order with its records) when the next page arrives or the stream
     fails; the state migration reads it back.
@@ -1164,7 +1175,7 @@ class PageCheckpoints(Retriever):
         window = stream_slice if stream_slice is not None else {}
         start, end = to_utc(window.get("start_time")), to_utc(window.get("end_time"))
         _PAGE.in_tie, _PAGE.resume = None, progress.resume_token(start)
-        _PAGE.read_up_to = mine = lambda checkpoint: self._read_up_to(window, start, checkpoint, progress)
+        _PAGE.read_up_to = mine = lambda checkpoint: self._read_up_to(window, start, end, checkpoint, progress)
         try:
             for item in self.retriever.read_records(records_schema, stream_slice):
                 if _PAGE.in_tie is not None:
@@ -1182,7 +1193,9 @@ class PageCheckpoints(Retriever):
         _PAGE.in_tie = None
         progress.read_whole(start, end)
 
-    def _read_up_to(self, window: Any, start: Any, checkpoint: Mapping[str, Any], progress: "_StreamProgress") -> None:
+    def _read_up_to(
+        self, window: Any, start: Any, end: Any, checkpoint: Mapping[str, Any], progress: "_StreamProgress"
+    ) -> None:
         if AFTER_ID in checkpoint:
             # Saved by this class only where every earlier window is read whole (the cursor's
             # own state for such a window would stop at the earliest unfinished one).
@@ -1191,6 +1204,10 @@ class PageCheckpoints(Retriever):
         _PAGE.in_tie = None
         read_up_to = checkpoint["updated_at"]
         if self.cursor is None or not start or not read_up_to or read_up_to <= start:
+            return
+        if end and read_up_to < end and _plus(read_up_to, _CURSOR_MERGE_GAP) >= end:
+            # The cursor joins parts less than a millisecond apart, so this part would reach the
+            # next window's and claim [read_up_to, end) read too: not said until the window ends.
             return
         part = StreamSlice(
             partition=getattr(window, "partition", None) or {},

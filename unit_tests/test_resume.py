@@ -126,3 +126,28 @@ def test_a_sync_killed_anywhere_resumes_losing_nothing_and_reading_at_most_one_p
         again = set(resumed) & set(printed)
         assert len(again) <= page_size, (cut, state, sorted(again))
     assert resumed_cuts >= 8, resumed_cuts
+
+
+def test_parallel_windows_never_save_past_an_unfinished_earlier_one(runtime):
+    """Windows of a day read two at a time. Window 1's first page ends a fraction of a
+    millisecond before its end and its second page fails; window 2 is read whole. The saved state
+    must not move past window 1's unread end, though the CDK's cursor joins read intervals that
+    lie less than a millisecond apart."""
+    day_1, day_2 = "2021-01-01T00:00:00.000000Z", "2021-01-02T00:00:00.000000Z"
+
+    def orders(**query: str) -> HttpRequest:
+        return HttpRequest(ORDERS, query_params={"page": "1", "sort": "updated_at", "count": "2", **query})
+
+    with HttpMocker() as http:
+        http.get(orders(), page((1, "2021-01-01T12:00:00Z"), (2, "2021-01-01T23:59:59.9995Z"), more=True))
+        http.get(orders(updated_at=f"gte:2021-01-01T23:59:59.999500Z AND lte:{day_2}"),
+                 HttpResponse(json.dumps({"message": "down"}), 503))
+        http.get(orders(updated_at=f"gte:{day_2} AND lte:2021-01-03T00:00:00.000000Z"),
+                 page((3, "2021-01-02T12:00:00Z"), more=False))
+        cfg = config(page_size=2, window_in_days=1, concurrency=2, max_retries=0,
+                     start_date=day_1, end_date="2021-01-03T00:00:00Z")
+        output = runtime.read(cfg, "orders", INCREMENTAL, expecting_exception=True)
+
+    assert output.errors
+    saved = [event for event in timeline(output) if isinstance(event, dict)]
+    assert saved and all(state["updated_at"] < day_2 for state in saved), saved
