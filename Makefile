@@ -16,10 +16,18 @@ $(BIN)/source-cart: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test,demo]"
 	touch $@
 
-# Unit tests (mocked HTTP, the CDK's standard suite, the CLI) and end-to-end tests against the
-# sandbox (the installed command, the runner, PyAirbyte).
+# Unit tests (mocked HTTP, the CDK's standard suite, the CLI; one worker per core) and end-to-end
+# tests against the sandbox (the installed command, the runner, PyAirbyte; one at a time, as some
+# measure pacing against the clock).
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto unit_tests
+	$(BIN)/python -m pytest -q integration_tests
+
+# The quick loop: the unit tests in the manifest-only runtime (the one the platform and the
+# Builder run), without their twins through source-cart's launcher, which `make test` adds.
+.PHONY: unit
+unit: install
+	$(BIN)/python -m pytest -q -n auto unit_tests -m "not cli_runtime"
 
 # The airbyte-cdk range pyproject.toml declares, tested at both ends: its lowest release (also
 # manifest.yaml's `version` and metadata.yaml's base image, which test_conventions.py holds to it)

@@ -343,10 +343,11 @@ def traced(message: str, failure_type: FailureType = FailureType.system_error) -
 
 @dataclass
 class ConfigField(ValidationStrategy):
-    """Checks one config value beyond what the spec's JSON schema can say, naming the field and
-    what to write instead: a date must exist (`2021-13-45` has the right form), `store_name` must
-    be a domain once a pasted scheme or path is stripped, and a credential must be something an
-    HTTP header can carry once stripped of surrounding whitespace (it is never echoed).
+    """Checks the config beyond what the spec's JSON schema can say, naming the field and what to
+    write instead. `kind: credentials` (the credentials object): each credential must be
+    something an HTTP header can carry once stripped of surrounding whitespace (it is never
+    echoed), and `store_name` a public domain. `kind: dates` ([start_date, end_date]): a date must
+    exist (`2021-13-45` has the right form), start_date must be past and end_date after it.
 
     Why custom: `ValidateAdheresToSchema` reports a mismatch as a ValueError, which reaches the
     user as "Something went wrong"; this raises a config_error that says how to fix the value.
@@ -354,43 +355,51 @@ class ConfigField(ValidationStrategy):
     the Connector Builder reports a config error before it masks the config's secrets.
     """
 
-    field_name: str = ""
-    kind: str = "date"
+    kind: str = "dates"
 
     def validate(self, value: Any) -> None:
-        if self.kind == "secret":
-            if isinstance(value, str) and value:
-                for form in {value, value.strip(), repr(value)[1:-1], repr(value.strip())[1:-1]}:
-                    add_to_secrets(form)
-                if not _HEADER_SAFE(value.strip()):
-                    raise config_error(
-                        f"{self.field_name} holds a line break or another character that cannot "
-                        f"be sent in an HTTP header: paste it again as a single line."
-                    )
-        elif self.kind == "store":  # the credentials object of a single store
-            if isinstance(value, Mapping) and value.get("auth_type") != "CENTRAL_API_ROUTER":
-                name = value.get("store_name")
-                problem = store_host_problem(name, value.get("allow_private_hosts"))
+        if self.kind == "credentials":
+            credentials = value if isinstance(value, Mapping) else {}
+            for field in _CREDENTIAL_FIELDS:
+                _mask_and_check_secret(field, credentials.get(field))
+            if credentials.get("auth_type") != "CENTRAL_API_ROUTER":
+                name = credentials.get("store_name")
+                problem = store_host_problem(name, credentials.get("allow_private_hosts"))
                 if problem:
                     raise config_error(
                         f"store_name '{name}' is {problem}. Write your store's domain only, for "
                         f"example mystore.com or mystore.americommerce.com (allow_private_hosts "
                         f"permits a local test server)."
                     )
-        elif self.kind == "range":  # [start_date, end_date]
-            start, end = (list(value) + [None, None])[:2] if isinstance(value, (list, tuple)) else (None, None)
-            if is_timestamp(start) and is_timestamp(end) and to_utc(end) < to_utc(start):
+            return
+        start, end = (list(value) + [None, None])[:2] if isinstance(value, (list, tuple)) else (None, None)
+        for field, date in (("start_date", start), ("end_date", end)):
+            if date not in (None, "") and not is_timestamp(date):
                 raise config_error(
-                    f"end_date '{end}' is before start_date '{start}': set end_date later than "
-                    f"start_date, or leave it empty to read up to the time each sync starts."
+                    f"{field} '{date}' is not a real date. Use UTC in the form "
+                    f"YYYY-MM-DDTHH:MM:SSZ (for example 2021-01-01T00:00:00Z) or YYYY-MM-DD."
                 )
-        elif value not in (None, "") and not is_timestamp(value):
+        if is_timestamp(start) and to_utc(start) > _utc_now():
+            raise config_error(f"start_date '{start}' is in the future: set it to a past date, when the data you want begins.")
+        if is_timestamp(start) and is_timestamp(end) and to_utc(end) < to_utc(start):
             raise config_error(
-                f"{self.field_name} '{value}' is not a real date. Use UTC in the form "
-                f"YYYY-MM-DDTHH:MM:SSZ (for example 2021-01-01T00:00:00Z) or YYYY-MM-DD."
+                f"end_date '{end}' is before start_date '{start}': set end_date later than "
+                f"start_date, or leave it empty to read up to the time each sync starts."
             )
-        elif self.field_name == "start_date" and to_utc(value) > _utc_now():
-            raise config_error(f"start_date '{value}' is in the future: set it to a past date, when the data you want begins.")
+
+
+_CREDENTIAL_FIELDS = ("access_token", "user_name", "user_secret", "site_id")
+
+
+def _mask_and_check_secret(field: str, value: Any) -> None:
+    if isinstance(value, str) and value:
+        for form in {value, value.strip(), repr(value)[1:-1], repr(value.strip())[1:-1]}:
+            add_to_secrets(form)
+        if not _HEADER_SAFE(value.strip()):
+            raise config_error(
+                f"{field} holds a line break or another character that cannot "
+                f"be sent in an HTTP header: paste it again as a single line."
+            )
 
 
 _HEADER_SAFE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?").fullmatch
