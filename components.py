@@ -1186,7 +1186,8 @@ class PageCheckpoints(Retriever):
         _PAGE.in_tie, _PAGE.resume = None, progress.resume_token(start)
         _PAGE.read_up_to = mine = lambda checkpoint: self._read_up_to(window, start, end, checkpoint, progress)
         try:
-            for item in self.retriever.read_records(records_schema, stream_slice):
+            window_hashed_once = _HashedOnce(stream_slice) if isinstance(stream_slice, StreamSlice) else stream_slice
+            for item in self.retriever.read_records(records_schema, window_hashed_once):
                 if _PAGE.in_tie is not None:
                     checkpoint, _PAGE.in_tie = _PAGE.in_tie, None
                     yield self._state(checkpoint)
@@ -1246,6 +1247,19 @@ class PageCheckpoints(Retriever):
     @state.setter
     def state(self, value: Any) -> None:
         self.retriever.state = value
+
+
+class _HashedOnce(StreamSlice):
+    """The same window, hashed once. The records read carry it, and the stream's cursor looks
+    each record's window up by its hash, which a stock slice computes anew every time (its JSON,
+    then SHA-256): about a tenth of the CPU per record. Equal to the window it copies."""
+
+    def __init__(self, window: StreamSlice) -> None:
+        super().__init__(partition=window.partition, cursor_slice=window.cursor_slice, extra_fields=window.extra_fields)
+        self._hash_once = super().__hash__()
+
+    def __hash__(self) -> int:
+        return self._hash_once
 
 
 @dataclass

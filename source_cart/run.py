@@ -80,13 +80,11 @@ def _fail(message: str) -> None:
     print(json.dumps(AirbyteMessageSerializer.dump(trace)))
 
 
-def _catalog_streams_known(catalog: ConfiguredAirbyteCatalog) -> bool:
+def _catalog_streams_known(catalog: ConfiguredAirbyteCatalog, built: YamlDeclarativeSource) -> bool:
     """A catalog naming no stream of this connector would read nothing and exit 0: say so and
     fail. Unknown names beside known ones are named in a warning. (The manifest-only runner
     cannot tell: a manifest sees no catalog. The platform only sends discovered streams.)"""
-    import yaml
-
-    known = {stream.get("name") for stream in yaml.load(MANIFEST.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))["streams"]}
+    known = {stream.get("name") for stream in built.resolved_manifest.get("streams", [])}
     unknown = sorted({configured.stream.name for configured in catalog.streams} - known)
     if not unknown:
         return True
@@ -124,12 +122,12 @@ def run() -> None:
         except Exception as error:  # noqa: BLE001 - a protocol message, not a crash
             _fail(f"Could not read the {kind} file {path}: {error}")
             sys.exit(1)
-    if loaded["catalog"] is not None and not _catalog_streams_known(loaded["catalog"]):
-        sys.exit(1)
     try:
         built = source(loaded["config"], loaded["catalog"], loaded["state"] or [], config_path=files["config"])
     except Exception as error:  # noqa: BLE001 - a protocol message, not a crash
         _fail(f"The connector could not start with this config, catalog or state: {error}")
+        sys.exit(1)
+    if loaded["catalog"] is not None and not _catalog_streams_known(loaded["catalog"], built):
         sys.exit(1)
     launch(built, args)
 

@@ -229,3 +229,21 @@ def test_windows_checkpoint_and_a_sync_interrupted_in_a_bulk_import_resumes_with
             assert first_request["sort"] == "id" and first_request["id"] == f"gt:{bulk[5]}", first_request
         else:
             assert lower_bounds([first_request]) == [f"gte:{bulk_at} AND lte:2021-01-31T00:00:00.000000Z"]
+
+
+def test_a_window_hashed_once_is_the_same_key_for_the_cursor_as_the_window():
+    """PageCheckpoints hands the stock retriever a copy of its window that hashes once (records
+    carry it, and the cursor looks each one up by hash). The cursor finds a value stored under
+    the copy when it closes the original window, and the other way round."""
+    from airbyte_cdk.sources.types import StreamSlice
+
+    from unit_tests.conftest import components
+
+    window = StreamSlice(partition={"p": 1}, cursor_slice={"start_time": "a", "end_time": "b"}, extra_fields={"x": 2})
+    copy = components()._HashedOnce(window)
+    assert copy == window and window == copy and hash(copy) == hash(window)
+    assert copy.partition == window.partition and copy.cursor_slice == window.cursor_slice
+    assert copy.extra_fields == window.extra_fields and dict(copy) == dict(window)
+    assert {copy: "read up to"}[window] == "read up to" and {window: 1}[copy] == 1
+    other = StreamSlice(partition={"p": 1}, cursor_slice={"start_time": "a", "end_time": "c"})
+    assert components()._HashedOnce(other) != window
