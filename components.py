@@ -138,6 +138,8 @@ def is_timestamp(value: Any) -> bool:
     utc = to_utc(value)
     if not isinstance(utc, str) or not _IS_UTC_FORM(utc):
         return False
+    if utc[8:10] < "29":  # every month has this day
+        return True
     try:
         datetime.date(int(utc[:4]), int(utc[5:7]), int(utc[8:10]))
     except ValueError:
