@@ -138,7 +138,7 @@ def is_timestamp(value: Any) -> bool:
     utc = to_utc(value)
     if not isinstance(utc, str) or not _IS_UTC_FORM(utc):
         return False
-    if utc[8:10] < "29":  # every month has this day
+    if utc[8:10] < "29" and utc[:4] != "0000":  # every month of years 1 to 9999 has this day
         return True
     try:
         datetime.date(int(utc[:4]), int(utc[5:7]), int(utc[8:10]))
@@ -362,9 +362,16 @@ class ConfigField(ValidationStrategy):
     def validate(self, value: Any) -> None:
         if self.kind == "credentials":
             credentials = value if isinstance(value, Mapping) else {}
-            for field in _CREDENTIAL_FIELDS:
-                _mask_and_check_secret(field, credentials.get(field))
-            if credentials.get("auth_type") != "CENTRAL_API_ROUTER":
+            secrets = [(field, credentials.get(field)) for field in _CREDENTIAL_FIELDS]
+            for field, secret in secrets:  # every one masked before any can fail
+                _mask(secret)
+            for field, secret in secrets:
+                if isinstance(secret, str) and secret and not _HEADER_SAFE(secret.strip()):
+                    raise config_error(
+                        f"{field} holds a line break or another character that cannot "
+                        f"be sent in an HTTP header: paste it again as a single line."
+                    )
+            if isinstance(value, Mapping) and credentials.get("auth_type") != "CENTRAL_API_ROUTER":
                 name = credentials.get("store_name")
                 problem = store_host_problem(name, credentials.get("allow_private_hosts"))
                 if problem:
@@ -393,15 +400,11 @@ class ConfigField(ValidationStrategy):
 _CREDENTIAL_FIELDS = ("access_token", "user_name", "user_secret", "site_id")
 
 
-def _mask_and_check_secret(field: str, value: Any) -> None:
-    if isinstance(value, str) and value:
-        for form in {value, value.strip(), repr(value)[1:-1], repr(value.strip())[1:-1]}:
+def _mask(secret: Any) -> None:
+    """Every form a credential could be printed in (as pasted, trimmed, escaped)."""
+    if isinstance(secret, str) and secret:
+        for form in {secret, secret.strip(), repr(secret)[1:-1], repr(secret.strip())[1:-1]}:
             add_to_secrets(form)
-        if not _HEADER_SAFE(value.strip()):
-            raise config_error(
-                f"{field} holds a line break or another character that cannot "
-                f"be sent in an HTTP header: paste it again as a single line."
-            )
 
 
 _HEADER_SAFE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?").fullmatch

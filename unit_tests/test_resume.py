@@ -111,6 +111,8 @@ def test_a_sync_killed_anywhere_resumes_losing_nothing_and_reading_at_most_one_p
     record_positions = [i for i, e in enumerate(whole) if not isinstance(e, dict)]
     cuts = record_positions[5::16] + [record_positions[-1] + 1]
     tie_cuts = [i + 2 for i, e in enumerate(whole) if isinstance(e, dict) and "after_id" in e]
+    # and just after the first state past the run, which goes back to updated_at alone
+    tie_cuts += [i + 2 for i, e in enumerate(whole) if isinstance(e, dict) and "after_id" not in e and i > tie_cuts[-1]][:1]
     resumed_cuts = 0
     for cut in sorted(set(cuts + tie_cuts)):
         printed = [e for e in whole[:cut] if not isinstance(e, dict)]

@@ -59,6 +59,28 @@ def normalize(record):
     return record
 
 
+@pytest.mark.parametrize(
+    "value, real",
+    [
+        ("2021-02-28T00:00:00.000000Z", True),
+        ("2024-02-29T00:00:00.000000Z", True),  # a leap day
+        ("2023-02-29T00:00:00.000000Z", False),
+        ("2021-04-31T00:00:00.000000Z", False),
+        ("2021-02-30", False),
+        ("2021-13-01T00:00:00Z", False),
+        ("0000-01-10T00:00:00.000000Z", False),  # no year 0: kept, warned of, never a bound
+        ("0001-01-10T00:00:00.000000Z", True),
+        ("/Date(1704067260000-0500)/", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_is_timestamp_only_for_dates_that_exist(value, real):
+    """What decides whether a record's updated_at can place it (else it is emitted and counted)
+    and whether a start_date or a saved state is accepted."""
+    assert components().is_timestamp(value) is real
+
+
 def test_record_dates_are_emitted_in_utc_and_blank_dates_as_null():
     record = {
         "id": 1,
