@@ -18,10 +18,12 @@ $(BIN)/source-cart: pyproject.toml
 
 # Unit tests (mocked HTTP, the CDK's standard suite, the CLI; one worker per core) and end-to-end
 # tests against the sandbox (the installed command, the runner, PyAirbyte; one at a time, as some
-# measure pacing against the clock).
+# measure pacing against the clock). Both tiers run even when the first fails.
 test: install
-	$(BIN)/python -m pytest -q -n auto unit_tests
-	$(BIN)/python -m pytest -q integration_tests
+	@status=0; \
+	$(BIN)/python -m pytest -q -n auto unit_tests || status=1; \
+	$(BIN)/python -m pytest -q integration_tests || status=1; \
+	exit $$status
 
 # The quick loop: the unit tests in the manifest-only runtime (the one the platform and the
 # Builder run), without their twins through source-cart's launcher, which `make test` adds.
