@@ -4,7 +4,7 @@ Nothing here changes what the connector does: the manifest-only image and the Co
 run `manifest.yaml` and `components.py` without this file, and a user must see the same there.
 """
 
-import importlib.util
+import hashlib
 import json
 import sys
 import time
@@ -27,6 +27,10 @@ from airbyte_cdk.models import (
     TraceType,
     Type,
 )
+from airbyte_cdk.sources.declarative.parsers.custom_code_compiler import (
+    COMPONENTS_MODULE_NAME,
+    register_components_module_from_string,
+)
 from airbyte_cdk.sources.declarative.yaml_declarative_source import YamlDeclarativeSource
 
 PACKAGE = Path(__file__).parent
@@ -34,19 +38,19 @@ MANIFEST = PACKAGE / "manifest.yaml"
 COMPONENTS = PACKAGE / "components.py"
 
 
+_LOADED: Optional[ModuleType] = None
+
+
 def load_components() -> ModuleType:
-    """Load components.py as the module `components`, where the CDK looks for a manifest's
-    `source_declarative_manifest.components` classes when no such package exists (as its own
-    `--components-path` option does). Loaded once per process."""
-    module = sys.modules.get("components")
-    if module is not None and getattr(module, "__file__", None) == str(COMPONENTS):
-        return module
-    spec = importlib.util.spec_from_file_location("components", COMPONENTS)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["components"] = module  # before running it: its dataclasses look it up
-    spec.loader.exec_module(module)
-    return module
+    """components.py, registered by the CDK's own public function for a manifest's components
+    (as `components` and `source_declarative_manifest.components`, where the manifest's class
+    names point), exactly as the manifest-only image and the Builder register them from the
+    config. Loaded once per process; the function wants a checksum, here of the file just read."""
+    global _LOADED
+    if _LOADED is None or sys.modules.get(COMPONENTS_MODULE_NAME) is not _LOADED:
+        text = COMPONENTS.read_text(encoding="utf-8")
+        _LOADED = register_components_module_from_string(text, {"md5": hashlib.md5(text.encode()).hexdigest()})
+    return _LOADED
 
 
 def source(

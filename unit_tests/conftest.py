@@ -1,8 +1,8 @@
 """What every unit test shares: configs, and the connector built the way each runtime builds it.
 
 A test that takes the `runtime` fixture runs twice, once per way the connector is run:
-- `cli`: as `source-cart` builds it (source_cart/run.py: the manifest file, components.py
-  loaded as the module `components`);
+- `cli`: as `source-cart` builds it (source_cart/run.py: the manifest file, and components.py
+  registered by the CDK's own function for a manifest's components);
 - `manifest_only`: as the manifest-only image, `source-declarative-manifest` and the Connector
   Builder build it: the CDK's ConcurrentDeclarativeSource with the manifest and components.py
   injected into the config (`__injected_declarative_manifest`, `__injected_components_py`).
