@@ -138,8 +138,6 @@ def is_timestamp(value: Any) -> bool:
     utc = to_utc(value)
     if not isinstance(utc, str) or not _IS_UTC_FORM(utc):
         return False
-    if utc[8:10] < "29" and utc[:4] != "0000":  # every month of years 1 to 9999 has this day
-        return True
     try:
         datetime.date(int(utc[:4]), int(utc[5:7]), int(utc[8:10]))
     except ValueError:
@@ -361,25 +359,8 @@ class ConfigField(ValidationStrategy):
 
     def validate(self, value: Any) -> None:
         if self.kind == "credentials":
-            credentials = value if isinstance(value, Mapping) else {}
-            secrets = [(field, credentials.get(field)) for field in _CREDENTIAL_FIELDS]
-            for field, secret in secrets:  # every one masked before any can fail
-                _mask(secret)
-            for field, secret in secrets:
-                if isinstance(secret, str) and secret and not _HEADER_SAFE(secret.strip()):
-                    raise config_error(
-                        f"{field} holds a line break or another character that cannot "
-                        f"be sent in an HTTP header: paste it again as a single line."
-                    )
-            if isinstance(value, Mapping) and credentials.get("auth_type") != "CENTRAL_API_ROUTER":
-                name = credentials.get("store_name")
-                problem = store_host_problem(name, credentials.get("allow_private_hosts"))
-                if problem:
-                    raise config_error(
-                        f"store_name '{name}' is {problem}. Write your store's domain only, for "
-                        f"example mystore.com or mystore.americommerce.com (allow_private_hosts "
-                        f"permits a local test server)."
-                    )
+            if isinstance(value, Mapping):  # anything else is refused by the spec's schema
+                self._check_credentials(value)
             return
         start, end = (list(value) + [None, None])[:2] if isinstance(value, (list, tuple)) else (None, None)
         for field, date in (("start_date", start), ("end_date", end)):
@@ -396,15 +377,28 @@ class ConfigField(ValidationStrategy):
                 f"start_date, or leave it empty to read up to the time each sync starts."
             )
 
-
-_CREDENTIAL_FIELDS = ("access_token", "user_name", "user_secret", "site_id")
-
-
-def _mask(secret: Any) -> None:
-    """Every form a credential could be printed in (as pasted, trimmed, escaped)."""
-    if isinstance(secret, str) and secret:
-        for form in {secret, secret.strip(), repr(secret)[1:-1], repr(secret.strip())[1:-1]}:
-            add_to_secrets(form)
+    @staticmethod
+    def _check_credentials(credentials: Mapping[str, Any]) -> None:
+        secrets = [(field, credentials.get(field)) for field in ("access_token", "user_name", "user_secret", "site_id")]
+        for _, secret in secrets:  # every form of every one masked before any can fail
+            if isinstance(secret, str) and secret:
+                for form in {secret, secret.strip(), repr(secret)[1:-1], repr(secret.strip())[1:-1]}:
+                    add_to_secrets(form)
+        for field, secret in secrets:
+            if isinstance(secret, str) and secret and not _HEADER_SAFE(secret.strip()):
+                raise config_error(
+                    f"{field} holds a line break or another character that cannot "
+                    f"be sent in an HTTP header: paste it again as a single line."
+                )
+        if credentials.get("auth_type") != "CENTRAL_API_ROUTER":
+            name = credentials.get("store_name")
+            problem = store_host_problem(name, credentials.get("allow_private_hosts"))
+            if problem:
+                raise config_error(
+                    f"store_name '{name}' is {problem}. Write your store's domain only, for "
+                    f"example mystore.com or mystore.americommerce.com (allow_private_hosts "
+                    f"permits a local test server)."
+                )
 
 
 _HEADER_SAFE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?").fullmatch

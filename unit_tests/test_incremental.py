@@ -10,9 +10,11 @@ resource; the assertions say which behaviour each checks.
 from typing import Any, Dict, List, Optional, Set
 
 from airbyte_cdk.models import SyncMode
+from airbyte_cdk.sources.types import StreamSlice
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput
 from airbyte_cdk.test.state_builder import StateBuilder
 
+from unit_tests.conftest import components
 from unit_tests.sandbox_fixtures import START_DATE, Cart, cart, sandbox, utc  # noqa: F401  (cart, sandbox: fixtures)
 
 INCREMENTAL = SyncMode.incremental
@@ -235,10 +237,6 @@ def test_a_window_hashed_once_is_the_same_key_for_the_cursor_as_the_window():
     """PageCheckpoints hands the stock retriever a copy of its window that hashes once (records
     carry it, and the cursor looks each one up by hash). The cursor finds a value stored under
     the copy when it closes the original window, and the other way round."""
-    from airbyte_cdk.sources.types import StreamSlice
-
-    from unit_tests.conftest import components
-
     window = StreamSlice(partition={"p": 1}, cursor_slice={"start_time": "a", "end_time": "b"}, extra_fields={"x": 2})
     copy = components()._HashedOnce(window)
     assert copy == window and window == copy and hash(copy) == hash(window)
