@@ -142,7 +142,15 @@ def is_timestamp(value: Any) -> bool:
         datetime.date(int(utc[:4]), int(utc[5:7]), int(utc[8:10]))
     except ValueError:
         return False
+    if len(_REAL_DAYS) > 100_000:
+        _REAL_DAYS.clear()
+    _REAL_DAYS.add(utc[:10])
     return True
+
+
+# Days that `datetime.date` has accepted: a UTC-form value on one of them is a timestamp without
+# asking again (see InsideWindow._warn_of_undated, which looks at every record).
+_REAL_DAYS: "set[str]" = set()
 
 
 @dataclass
@@ -160,9 +168,9 @@ class NormalizeDates(RecordTransformation):
     parameters: InitVar[Mapping[str, Any]]
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
-        # The records of one stream share their keys: which are dates, and which may hold nested
-        # records, is worked out again only when a record's keys differ from the previous one's.
-        self._layout: Any = ((), (), ())
+        # The records of one stream share their keys: which of them are dates is worked out
+        # again only when a record's keys differ from the previous one's.
+        self._layout: Any = ((), ())
 
     def transform(
         self,
@@ -171,25 +179,26 @@ class NormalizeDates(RecordTransformation):
         stream_state: Optional[Mapping[str, Any]] = None,
         stream_slice: Optional[Mapping[str, Any]] = None,
     ) -> None:
-        keys, date_keys, nesting_keys = self._layout
+        keys, date_keys = self._layout
         if keys != tuple(record):
             keys = tuple(record)
             date_keys = tuple(k for k in keys if k.endswith(_DATE_SUFFIXES))
-            nesting_keys = tuple(k for k in keys if k not in date_keys)
-            self._layout = (keys, date_keys, nesting_keys)
+            self._layout = (keys, date_keys)  # one assignment: the stream's threads share it
         for key in date_keys:
             value = record[key]
             if value.__class__ is str:
                 record[key] = to_utc(value) if value else None
-            elif value.__class__ in _NESTING:
-                _dates_to_utc(value)
-        for key in nesting_keys:
-            if record[key].__class__ in _NESTING:
-                _dates_to_utc(record[key])
+        # Most records are flat: one pass in C over the value types says so, instead of a
+        # Python-level look at each of some fifty values.
+        if not _NESTING_TYPES.isdisjoint(map(type, record.values())):
+            for value in record.values():
+                if value.__class__ in _NESTING:
+                    _dates_to_utc(value)
 
 
 _DATE_SUFFIXES = ("_at", "date")
 _NESTING = (dict, list)
+_NESTING_TYPES = frozenset(_NESTING)
 
 
 def _dates_to_utc(value: Any) -> None:
@@ -1312,8 +1321,11 @@ class InsideWindow(RecordFilter):
         no timestamp is a surprise, so it is counted and said, though the record is emitted."""
         undated = [
             r for r in page
-            if r.get("updated_at") not in (None, "")
-            and not is_timestamp(r.get("updated_at"))
+            if (value := r.get("updated_at")) is not None and value != ""
+            # The manifest normalises before filtering: nearly every value is in UTC form already,
+            # on a day already found real. Anything else is asked in full.
+            and not (value.__class__ is str and _IS_UTC_FORM(value) and value[:10] in _REAL_DAYS)
+            and not is_timestamp(value)
         ]
         if undated:
             self._undated += len(undated)

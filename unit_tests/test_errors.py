@@ -163,6 +163,23 @@ def test_a_record_whose_updated_at_is_no_timestamp_is_emitted_wherever_it_sits_a
     assert "1 record(s) on this page of /orders (id 2" in said[0].message
 
 
+def test_a_utc_updated_at_on_a_day_that_does_not_exist_is_counted_among_its_real_neighbours(runtime):
+    # Days already seen real are not asked again; 2021-02-29 is not one of them, whatever its
+    # month and its neighbours on 2021-02-28 and 2021-03-01.
+    page = [
+        {"id": 1, "updated_at": "2021-02-28T23:00:00.000000Z"},
+        {"id": 2, "updated_at": "2021-02-29T10:00:00.000000Z"},
+        {"id": 3, "updated_at": "2021-03-01T00:00:00.000000Z"},
+    ]
+    with HttpMocker() as http:
+        http.get(any_page_of("orders"), HttpResponse(json.dumps({"total_count": 3, "orders": page})))
+        output = read(runtime, ["orders"])
+    assert not output.errors, all_output(output)
+    assert records_of(output, "orders") == [1, 2, 3]
+    said = [m.log for m in output.logs if "no timestamp" in m.log.message]
+    assert len(said) == 1 and "1 record(s) on this page of /orders (id 2" in said[0].message, log_lines(output)
+
+
 # ---------------------------------------------------------------------------------------------
 # Server faults
 # ---------------------------------------------------------------------------------------------
