@@ -90,7 +90,7 @@ def test_a_saved_state_in_the_future_is_a_config_error_and_a_small_clock_skew_re
 
 
 def test_records_dated_in_the_future_are_not_dropped_silently(runtime):
-    page = {"total_count": 2, "orders": [{"id": 1, "updated_at": "2021-02-01T00:00:00Z"}, {"id": 2, "updated_at": "2205-02-01T00:00:00Z"}]}
+    page = {"total_count": 2, "orders": [{"id": 1, "updated_at": "2021-02-01T00:00:00Z"}, {"id": 2, "updated_at": "2205-02-01T00:00:00-05:00"}]}
     with HttpMocker() as http:
         http.get(HttpRequest("https://mystore.com/api/v1/orders", query_params=FIRST_PAGE), HttpResponse(json.dumps(page), 200))
         output = runtime.read(config(start_date="2021-01-01T00:00:00Z"), "orders", SyncMode.incremental)
@@ -98,3 +98,5 @@ def test_records_dated_in_the_future_are_not_dropped_silently(runtime):
     assert last_state(output)["updated_at"] == "2021-02-01T00:00:00.000000Z"
     said = [m.log for m in output.logs if "dated in the future" in m.log.message]
     assert said and said[0].level.name == "WARN" and "(id 2," in said[0].message
+    # named as the record carries it: in UTC
+    assert "updated_at '2205-02-01T05:00:00.000000Z'" in said[0].message, said[0].message
