@@ -135,6 +135,8 @@ def _utc_now(minutes: int = 0) -> str:
 
 def is_timestamp(value: Any) -> bool:
     """True for a timestamp `to_utc` reads, whose date exists (`2021-02-30` does not)."""
+    if value.__class__ is str and _IS_UTC_FORM(value) and value[:10] in _REAL_DAYS:
+        return True  # the usual case once dates are normalised: asked once per day
     utc = to_utc(value)
     if not isinstance(utc, str) or not _IS_UTC_FORM(utc):
         return False
@@ -149,7 +151,7 @@ def is_timestamp(value: Any) -> bool:
 
 
 # Days that `datetime.date` has accepted: a UTC-form value on one of them is a timestamp without
-# asking again (see InsideWindow._warn_of_undated, which looks at every record).
+# asking again (InsideWindow asks for every record).
 _REAL_DAYS: "set[str]" = set()
 
 
@@ -190,15 +192,14 @@ class NormalizeDates(RecordTransformation):
                 record[key] = to_utc(value) if value else None
         # Most records are flat: one pass in C over the value types says so, instead of a
         # Python-level look at each of some fifty values.
-        if not _NESTING_TYPES.isdisjoint(map(type, record.values())):
+        if not _NESTING.isdisjoint(map(type, record.values())):
             for value in record.values():
                 if value.__class__ in _NESTING:
                     _dates_to_utc(value)
 
 
 _DATE_SUFFIXES = ("_at", "date")
-_NESTING = (dict, list)
-_NESTING_TYPES = frozenset(_NESTING)
+_NESTING = frozenset((dict, list))
 
 
 def _dates_to_utc(value: Any) -> None:
@@ -1321,11 +1322,8 @@ class InsideWindow(RecordFilter):
         no timestamp is a surprise, so it is counted and said, though the record is emitted."""
         undated = [
             r for r in page
-            if (value := r.get("updated_at")) is not None and value != ""
-            # The manifest normalises before filtering: nearly every value is in UTC form already,
-            # on a day already found real. Anything else is asked in full.
-            and not (value.__class__ is str and _IS_UTC_FORM(value) and value[:10] in _REAL_DAYS)
-            and not is_timestamp(value)
+            if r.get("updated_at") not in (None, "")
+            and not is_timestamp(r.get("updated_at"))
         ]
         if undated:
             self._undated += len(undated)
